@@ -1,0 +1,128 @@
+package ledger
+
+import (
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// A ChainVerifier checks a stream of entries in seq order, without trusting
+// whoever supplies them: it re-hashes each entry, checks seq density, the
+// prev link, every case's case_seq density and case_prev link, and that
+// recorded_at never goes backwards, and it computes the Merkle root of what
+// it has seen. Ledger.Verify, the JetStream consumers and the liuhen verify
+// command all use it. It is not safe for concurrent use.
+//
+// Its memory is one small record per case seen (the case's last case_seq and
+// hash), not per entry.
+type ChainVerifier struct {
+	next     uint64
+	lastHash Hash
+	lastTime string
+	cases    map[uuid.UUID]caseHead
+	tree     *compact.Range
+	// KnownCaseHead, if set, supplies the head of a case that started before
+	// the first entry this verifier sees (incremental verification). It
+	// returns ok=false for a case with no earlier entries.
+	KnownCaseHead func(c uuid.UUID) (caseSeq uint64, hash Hash, ok bool, err error)
+}
+
+var rangeFactory = compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+
+// NewChainVerifier starts at entry 0.
+func NewChainVerifier() *ChainVerifier {
+	return &ChainVerifier{cases: make(map[uuid.UUID]caseHead), tree: rangeFactory.NewEmptyRange(0)}
+}
+
+// ResumeChainVerifier starts at entry size of a log whose tree of that size
+// is summarised by subtrees (the hashes of the perfect subtrees that make up
+// [0, size), largest first, as compact.Range holds them) and whose entry
+// size-1 has leaf hash last. The caller must have checked subtrees against a
+// trusted root (see Ledger.VerifyFrom).
+func ResumeChainVerifier(size uint64, subtrees [][]byte, last Hash) (*ChainVerifier, error) {
+	r, err := rangeFactory.NewRange(0, size, subtrees)
+	if err != nil {
+		return nil, err
+	}
+	return &ChainVerifier{next: size, lastHash: last, cases: make(map[uuid.UUID]caseHead), tree: r}, nil
+}
+
+// Size returns how many entries the verifier has accepted, counting from 0.
+func (v *ChainVerifier) Size() uint64 { return v.next }
+
+// LastHash returns the leaf hash of the last entry accepted.
+func (v *ChainVerifier) LastHash() Hash { return v.lastHash }
+
+// Root returns the Merkle root of the entries accepted so far.
+func (v *ChainVerifier) Root() Hash {
+	var h Hash
+	if v.next == 0 {
+		copy(h[:], rfc6962.DefaultHasher.EmptyRoot())
+		return h
+	}
+	r, err := v.tree.GetRootHash(nil)
+	if err != nil {
+		panic(err) // a non-empty range always has a root
+	}
+	copy(h[:], r)
+	return h
+}
+
+// Add checks the next entry and returns it decoded. On failure it returns a
+// *ChainError naming the seq and accepts nothing; the verifier stays where it
+// was.
+func (v *ChainVerifier) Add(b []byte) (*Entry, error) {
+	e, err := fastHeader(b)
+	if err != nil {
+		return nil, &ChainError{Seq: v.next, What: "entry does not decode: " + err.Error()}
+	}
+	return e, v.AddDecoded(e)
+}
+
+// AddDecoded is Add for an entry already decoded (by DecodeEntry or Add's
+// decoder); e.Bytes must be the exact stored bytes.
+func (v *ChainVerifier) AddDecoded(e *Entry) error {
+	if e.Seq != v.next {
+		return &ChainError{Seq: v.next, What: "seq", Want: fmt.Sprint(v.next), Got: fmt.Sprint(e.Seq)}
+	}
+	if e.Prev != v.lastHash {
+		return &ChainError{Seq: e.Seq, What: "prev", Want: Hex(v.lastHash), Got: Hex(e.Prev)}
+	}
+	ts := e.RecordedAt.Format(RecordedAtLayout)
+	if ts < v.lastTime {
+		return &ChainError{Seq: e.Seq, What: "recorded_at went backwards", Want: ">= " + v.lastTime, Got: ts}
+	}
+	var ch caseHead
+	if e.CaseID != uuid.Nil {
+		var ok bool
+		ch, ok = v.cases[e.CaseID]
+		if !ok && v.KnownCaseHead != nil {
+			s, h, found, err := v.KnownCaseHead(e.CaseID)
+			if err != nil {
+				return &ChainError{Seq: e.Seq, Case: e.CaseID.String(), What: "earlier case head unreadable: " + err.Error()}
+			}
+			if found {
+				ch = caseHead{caseSeq: s, hash: h}
+			}
+		}
+		if e.CaseSeq != ch.caseSeq+1 {
+			return &ChainError{Seq: e.Seq, Case: e.CaseID.String(), What: "case_seq", Want: fmt.Sprint(ch.caseSeq + 1), Got: fmt.Sprint(e.CaseSeq)}
+		}
+		if e.CasePrev != ch.hash {
+			return &ChainError{Seq: e.Seq, Case: e.CaseID.String(), What: "case_prev", Want: Hex(ch.hash), Got: Hex(e.CasePrev)}
+		}
+	}
+	leaf := LeafHash(e.Bytes)
+	if err := v.tree.Append(leaf[:], nil); err != nil {
+		return &ChainError{Seq: e.Seq, What: "tree: " + err.Error()}
+	}
+	if e.CaseID != uuid.Nil {
+		v.cases[e.CaseID] = caseHead{caseSeq: e.CaseSeq, hash: leaf}
+	}
+	v.next++
+	v.lastHash = leaf
+	v.lastTime = ts
+	return nil
+}

@@ -1,0 +1,428 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Config configures Create and Open. The zero value of every optional field
+// means its default.
+type Config struct {
+	// Dir is the ledger's Pebble directory. Required.
+	Dir string
+	// Origin is the log's identity in its checkpoints, e.g.
+	// "liuhen.example/jincheng-cgj". Required by Create and stored; Open
+	// checks it if set.
+	Origin string
+	// Signer signs checkpoints. Required. Its key name must equal Origin.
+	Signer *Signer
+	// FS is the filesystem Pebble runs on. Default vfs.Default; tests use
+	// vfs.NewCrashableMem and errorfs.
+	FS vfs.FS
+	// MaxBatch is the most records one group commit takes. Default 4096.
+	MaxBatch int
+	// CaseCache is how many case heads the sequencer keeps in memory.
+	// Default 65536. Memory is bounded by it, not by the number of cases.
+	CaseCache int
+	// CheckpointInterval is the least time between two signed checkpoints.
+	// Default 0: a checkpoint is signed after every commit, as soon as the
+	// previous one is stored. Under load commits coalesce.
+	CheckpointInterval time.Duration
+	// CacheSize is Pebble's block cache in bytes. Default 64 MiB.
+	CacheSize int64
+	// Now is the clock for recorded_at. Default time.Now.
+	Now func() time.Time
+	// Logger receives operational messages. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) validate(creating bool) error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("ledger: Config.Dir is required"))
+	}
+	if c.Signer == nil {
+		errs = append(errs, errors.New("ledger: Config.Signer is required"))
+	}
+	if creating || c.Origin != "" {
+		if err := checkOrigin(c.Origin); err != nil {
+			errs = append(errs, err)
+		} else if c.Signer != nil && c.Signer.Name() != c.Origin {
+			errs = append(errs, fmt.Errorf("ledger: signing key is named %q, want the origin %q", c.Signer.Name(), c.Origin))
+		}
+	}
+	if c.MaxBatch < 0 || c.CaseCache < 0 || c.CheckpointInterval < 0 || c.CacheSize < 0 {
+		errs = append(errs, errors.New("ledger: Config sizes and intervals must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	if c.FS == nil {
+		c.FS = vfs.Default
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 4096
+	}
+	if c.CaseCache == 0 {
+		c.CaseCache = 1 << 16
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = 64 << 20
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// meta is stored once, at Create.
+type meta struct {
+	Format  int       `json:"format"`
+	Origin  string    `json:"origin"`
+	VKey    string    `json:"vkey"`
+	Created time.Time `json:"created"`
+}
+
+// Head is the durable state of the ledger: the number of entries and the
+// Merkle root over them.
+type Head struct {
+	Size     uint64
+	Root     Hash
+	LastHash Hash // leaf hash of entry Size-1; zero when Size is 0
+}
+
+// A Ledger is an append-only, hash-chained, Merkle-verifiable log of records
+// stored in Pebble. It is safe for concurrent use.
+//
+// Durability contract: when Append returns a result with status Accepted or
+// Duplicate, the entry has been written to Pebble's WAL and fsynced, together
+// with its indexes, its tree hashes and the new head, in one batch. Entries
+// are never visible to readers of the Ledger before that fsync.
+type Ledger struct {
+	cfg      Config
+	db       *pebble.DB
+	cache    *pebble.Cache
+	verifier note.Verifier
+	vkey     string
+
+	head atomic.Pointer[Head]       // durable head; written by the syncer
+	cp   atomic.Pointer[Checkpoint] // latest stored checkpoint; written by the checkpointer
+
+	headMu      sync.Mutex
+	headChanged chan struct{} // closed and replaced when head moves; guarded by headMu
+
+	cpMu      sync.Mutex
+	cpChanged chan struct{} // closed and replaced when cp changes; guarded by cpMu
+
+	reqs     chan *appendReq
+	inflight chan *pending
+	cpWake   chan struct{}
+	fatal    atomic.Pointer[FatalError]
+
+	closeMu  sync.RWMutex // held for reading while a request is submitted
+	closed   bool         // guarded by closeMu
+	seqDone  chan struct{}
+	syncDone chan struct{}
+	cpDone   chan struct{}
+
+	seq *sequencer // owned by the sequencer goroutine after Open
+}
+
+func pebbleOptions(cfg *Config, cache *pebble.Cache) *pebble.Options {
+	o := &pebble.Options{
+		FS:                    cfg.FS,
+		Cache:                 cache,
+		MemTableSize:          64 << 20,
+		L0CompactionThreshold: 4,
+		L0StopWritesThreshold: 32,
+		FormatMajorVersion:    pebble.FormatNewest,
+		Logger:                quietLogger{cfg.Logger},
+	}
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return o
+}
+
+// Create makes a new, empty ledger in cfg.Dir, which must be missing or
+// empty. It returns it open.
+func Create(cfg Config) (*Ledger, error) {
+	if err := cfg.validate(true); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	if names, err := cfg.FS.List(cfg.Dir); err == nil && len(names) > 0 {
+		return nil, fmt.Errorf("%w: %s is not empty", ErrExists, cfg.Dir)
+	}
+	if err := cfg.FS.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	cache := pebble.NewCache(cfg.CacheSize)
+	defer cache.Unref()
+	o := pebbleOptions(&cfg, cache)
+	o.ErrorIfExists = true
+	db, err := pebble.Open(cfg.Dir, o)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: create %s: %w", cfg.Dir, err)
+	}
+	m, _ := json.Marshal(meta{Format: FormatVersion, Origin: cfg.Origin, VKey: cfg.Signer.VKey, Created: cfg.Now().UTC()})
+	b := db.NewBatch()
+	_ = b.Set(keyMeta, m, nil)
+	_ = b.Set(keyHead, encodeHead(Head{Root: emptyRoot}), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.Close(); err != nil {
+		return nil, err
+	}
+	return Open(cfg)
+}
+
+// Open opens an existing ledger. A missing or empty directory is
+// ErrNotExist. Open reconciles the head with the stored entries, tree hashes
+// and checkpoints, and never repairs anything silently: a disagreement is an
+// error wrapping ErrCorrupt that names the seq. The one thing it does write
+// is a signed checkpoint for the head when the last one was lost in a crash.
+func Open(cfg Config) (*Ledger, error) {
+	if err := cfg.validate(false); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	if names, err := cfg.FS.List(cfg.Dir); err != nil || len(names) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotExist, cfg.Dir)
+	}
+	cache := pebble.NewCache(cfg.CacheSize)
+	o := pebbleOptions(&cfg, cache)
+	o.ErrorIfNotExists = true
+	db, err := pebble.Open(cfg.Dir, o)
+	if err != nil {
+		cache.Unref()
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s: %v", ErrNotExist, cfg.Dir, err)
+		}
+		return nil, fmt.Errorf("ledger: open %s: %w", cfg.Dir, err)
+	}
+	l := &Ledger{cfg: cfg, db: db, cache: cache, cpChanged: make(chan struct{}), headChanged: make(chan struct{})}
+	if err := l.reconcile(); err != nil {
+		db.Close()
+		cache.Unref()
+		return nil, err
+	}
+	l.reqs = make(chan *appendReq, 1024)
+	l.inflight = make(chan *pending, 4)
+	l.cpWake = make(chan struct{}, 1)
+	l.seqDone, l.syncDone, l.cpDone = make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go l.runSequencer()
+	go l.runSyncer()
+	go l.runCheckpointer()
+	return l, nil
+}
+
+// reconcile checks, in order: meta, head, the entries at the head's edge,
+// the tree hashes' extent and root, and the checkpoints. It fills l.head,
+// l.cp and the sequencer state.
+func (l *Ledger) reconcile() error {
+	mb, err := l.get(keyMeta)
+	if err != nil {
+		return fmt.Errorf("%w: meta record missing: %v", ErrCorrupt, err)
+	}
+	var m meta
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return fmt.Errorf("%w: meta record: %v", ErrCorrupt, err)
+	}
+	if m.Format != FormatVersion {
+		return fmt.Errorf("ledger: format %d, this build reads %d", m.Format, FormatVersion)
+	}
+	if l.cfg.Origin != "" && l.cfg.Origin != m.Origin {
+		return fmt.Errorf("ledger: origin is %q, configured %q", m.Origin, l.cfg.Origin)
+	}
+	l.cfg.Origin = m.Origin
+	if l.cfg.Signer.VKey != m.VKey {
+		return fmt.Errorf("ledger: the signing key does not match the ledger's verifier key %s", m.VKey)
+	}
+	l.vkey = m.VKey
+	if l.verifier, err = note.NewVerifier(m.VKey); err != nil {
+		return fmt.Errorf("%w: stored verifier key: %v", ErrCorrupt, err)
+	}
+	hb, err := l.get(keyHead)
+	if err != nil {
+		return fmt.Errorf("%w: head record missing", ErrCorrupt)
+	}
+	h, err := decodeHead(hb)
+	if err != nil {
+		return err
+	}
+	// The entry at the head's edge must be there and hash to LastHash, and
+	// nothing may lie beyond it.
+	if h.Size > 0 {
+		e, err := l.get(seqKey(prefixEntry, h.Size-1))
+		if err != nil {
+			return &ChainError{Seq: h.Size - 1, What: "missing entry at the head"}
+		}
+		if got := LeafHash(e); got != h.LastHash {
+			return &ChainError{Seq: h.Size - 1, What: "leaf hash at the head", Want: Hex(h.LastHash), Got: Hex(got)}
+		}
+	}
+	if k, ok := l.lastKey(prefixEntry); ok && be64(k[1:]) >= h.Size {
+		return &ChainError{Seq: be64(k[1:]), What: fmt.Sprintf("entry beyond the head (size %d)", h.Size)}
+	}
+	wantHashes := uint64(tlog.StoredHashCount(int64(h.Size)))
+	if k, ok := l.lastKey(prefixHash); ok && be64(k[1:]) >= wantHashes {
+		return &ChainError{Seq: h.Size, What: fmt.Sprintf("tree hash %d beyond the head (size %d)", be64(k[1:]), h.Size)}
+	} else if !ok && wantHashes > 0 || ok && be64(k[1:]) != wantHashes-1 {
+		return &ChainError{Seq: h.Size - 1, What: "tree hashes truncated"}
+	}
+	s := newSequencer(l, h)
+	root, err := tlog.TreeHash(int64(h.Size), s.hashReader())
+	if err != nil {
+		return &ChainError{Seq: h.Size - 1, What: "tree hashes unreadable: " + err.Error()}
+	}
+	if root != h.Root {
+		return &ChainError{Seq: h.Size - 1, What: "tree root", Want: Hex(h.Root), Got: Hex(root)}
+	}
+	l.seq = s
+	l.head.Store(&h)
+
+	// Checkpoints: the latest must verify, be no larger than the head and
+	// agree with the tree. A missing one for the head is re-signed.
+	if k, ok := l.lastKey(prefixCheckpoint); ok {
+		size := be64(k[1:])
+		nb, _ := l.get(k)
+		cp, err := OpenCheckpoint(nb, l.cfg.Origin, l.verifier)
+		if err != nil {
+			return fmt.Errorf("%w: checkpoint at size %d: %v", ErrCorrupt, size, err)
+		}
+		if cp.Size != size || size > h.Size {
+			return &ChainError{Seq: size, What: fmt.Sprintf("checkpoint for size %d but the head is %d", cp.Size, h.Size)}
+		}
+		r, err := l.rootAt(size)
+		if err != nil {
+			return err
+		}
+		if r != cp.Root {
+			return &ChainError{Seq: size - 1, What: "checkpoint root", Want: Hex(r), Got: Hex(cp.Root)}
+		}
+		l.cp.Store(cp)
+	}
+	if cp := l.cp.Load(); cp == nil || cp.Size < h.Size {
+		if err := l.storeCheckpoint(h.Size, h.Root); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func encodeHead(h Head) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 72), h.Size)
+	b = append(b, h.Root[:]...)
+	return append(b, h.LastHash[:]...)
+}
+
+func decodeHead(b []byte) (Head, error) {
+	if len(b) != 72 {
+		return Head{}, fmt.Errorf("%w: head record is %d bytes", ErrCorrupt, len(b))
+	}
+	var h Head
+	h.Size = be64(b)
+	copy(h.Root[:], b[8:40])
+	copy(h.LastHash[:], b[40:72])
+	return h, nil
+}
+
+var emptyRoot, _ = tlog.TreeHash(0, nil)
+
+func (l *Ledger) get(k []byte) ([]byte, error) {
+	v, closer, err := l.db.Get(k)
+	if err != nil {
+		if errors.Is(err, pebble.ErrNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	out := bytes.Clone(v)
+	closer.Close()
+	return out, nil
+}
+
+// lastKey returns the greatest key with the one-byte prefix p.
+func (l *Ledger) lastKey(p byte) ([]byte, bool) {
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{p}, UpperBound: []byte{p + 1}})
+	if err != nil {
+		return nil, false
+	}
+	defer it.Close()
+	if !it.Last() {
+		return nil, false
+	}
+	return bytes.Clone(it.Key()), true
+}
+
+// Origin returns the log's origin line.
+func (l *Ledger) Origin() string { return l.cfg.Origin }
+
+// VerifierKey returns the log's verifier key (a C2SP vkey line).
+func (l *Ledger) VerifierKey() string { return l.vkey }
+
+// Verifier returns the log's checkpoint verifier.
+func (l *Ledger) Verifier() note.Verifier { return l.verifier }
+
+// Head returns the durable head.
+func (l *Ledger) Head() Head { return *l.head.Load() }
+
+// HeadChanged returns a channel that is closed the next time the durable
+// head moves. Readers that follow the log (the JetStream relay) wait on it.
+func (l *Ledger) HeadChanged() <-chan struct{} {
+	l.headMu.Lock()
+	defer l.headMu.Unlock()
+	return l.headChanged
+}
+
+// Close stops accepting appends, finishes those already accepted, stores a
+// checkpoint for the final head and closes Pebble.
+func (l *Ledger) Close() error {
+	l.closeMu.Lock()
+	if l.closed {
+		l.closeMu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	close(l.reqs)
+	l.closeMu.Unlock()
+	<-l.seqDone
+	<-l.syncDone
+	<-l.cpDone
+	err := l.db.Close()
+	l.cache.Unref()
+	return err
+}
+
+// quietLogger routes Pebble's informational logs to slog at debug level.
+type quietLogger struct{ l *slog.Logger }
+
+func (q quietLogger) Infof(format string, args ...any) {
+	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (q quietLogger) Errorf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (q quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}

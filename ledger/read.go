@@ -1,0 +1,113 @@
+package ledger
+
+import (
+	"bytes"
+	"fmt"
+	"iter"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
+)
+
+// EntryAt returns the stored bytes of entry seq.
+func (l *Ledger) EntryAt(seq uint64) ([]byte, error) {
+	if seq >= l.Head().Size {
+		return nil, fmt.Errorf("%w: seq %d", ErrNotFound, seq)
+	}
+	b, err := l.get(seqKey(prefixEntry, seq))
+	if err != nil {
+		return nil, fmt.Errorf("%w: entry %d is missing below the head", ErrCorrupt, seq)
+	}
+	return b, nil
+}
+
+// SeqOf returns the seq of the entry with record id.
+func (l *Ledger) SeqOf(id uuid.UUID) (uint64, error) {
+	v, err := l.get(idKey(id))
+	if err != nil || len(v) != 40 {
+		return 0, fmt.Errorf("%w: id %s", ErrNotFound, id)
+	}
+	s := be64(v)
+	if s >= l.Head().Size {
+		return 0, fmt.Errorf("%w: id %s", ErrNotFound, id)
+	}
+	return s, nil
+}
+
+// Entries yields the stored bytes of entries from seq from up to the durable
+// head at the time of the call, in seq order. The bytes are valid only until
+// the next iteration.
+func (l *Ledger) Entries(from uint64) iter.Seq2[uint64, []byte] {
+	end := l.Head().Size
+	return func(yield func(uint64, []byte) bool) {
+		if from >= end {
+			return
+		}
+		it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixEntry, from), UpperBound: seqKey(prefixEntry, end)})
+		if err != nil {
+			return
+		}
+		defer it.Close()
+		for ok := it.First(); ok; ok = it.Next() {
+			if !yield(be64(it.Key()[1:]), it.Value()) {
+				return
+			}
+		}
+	}
+}
+
+// CaseSeqs yields the seqs of a case's entries in case_seq order, starting
+// at case_seq from (1-based).
+func (l *Ledger) CaseSeqs(c uuid.UUID, from uint64) iter.Seq2[uint64, uint64] {
+	end := l.Head().Size
+	p := caseKey(c, 0)[:17]
+	return func(yield func(caseSeq, seq uint64) bool) {
+		it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: caseKey(c, max(from, 1)), UpperBound: prefixEnd(p)})
+		if err != nil {
+			return
+		}
+		defer it.Close()
+		for ok := it.First(); ok; ok = it.Next() {
+			seq := be64(it.Value())
+			if seq >= end {
+				return
+			}
+			if !yield(be64(it.Key()[17:]), seq) {
+				return
+			}
+		}
+	}
+}
+
+// DeviceEntry is one entry of a device, by the device index.
+type DeviceEntry struct {
+	Seq       uint64 // ledger seq
+	DeviceSeq int64  // device.seq as submitted, -1 when absent
+}
+
+// DeviceSeqs yields a device's entries in ledger order, starting at ledger
+// seq from.
+func (l *Ledger) DeviceSeqs(device string, from uint64) iter.Seq[DeviceEntry] {
+	end := l.Head().Size
+	p := devicePrefix(device)
+	return func(yield func(DeviceEntry) bool) {
+		it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: deviceKey(device, from), UpperBound: prefixEnd(p)})
+		if err != nil {
+			return
+		}
+		defer it.Close()
+		for ok := it.First(); ok; ok = it.Next() {
+			k := it.Key()
+			if !bytes.HasPrefix(k, p) || len(k) != len(p)+8 {
+				continue
+			}
+			seq := be64(k[len(p):])
+			if seq >= end {
+				return
+			}
+			if !yield(DeviceEntry{Seq: seq, DeviceSeq: int64(be64(it.Value())) - 1}) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,475 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Status is the outcome of appending one record.
+type Status uint8
+
+const (
+	// Accepted: the record is a new entry at Result.Seq.
+	Accepted Status = iota + 1
+	// Duplicate: a record with the same id and the same content is already
+	// the entry at Result.Seq. Duplicates are recognised forever.
+	Duplicate
+	// Conflict: the id is already the entry at Result.Seq, with different
+	// content. Nothing was written.
+	Conflict
+	// Invalid: the record's envelope is broken; Result.Err says how.
+	Invalid
+)
+
+func (s Status) String() string {
+	switch s {
+	case Accepted:
+		return "accepted"
+	case Duplicate:
+		return "duplicate"
+	case Conflict:
+		return "conflict"
+	case Invalid:
+		return "invalid"
+	}
+	return fmt.Sprintf("Status(%d)", s)
+}
+
+// Result is the outcome of one record of an Append.
+type Result struct {
+	Status  Status
+	Seq     uint64 // the entry's seq (for Duplicate and Conflict, the original's)
+	Hash    Hash   // the entry's leaf hash
+	CaseSeq uint64 // the entry's case_seq, 0 without a case
+	Err     error  // *InvalidError for Invalid, ErrConflict for Conflict
+}
+
+type appendReq struct {
+	recs    []*Record
+	results []Result
+	done    chan error
+}
+
+// pending is a batch applied to Pebble whose fsync has not been awaited yet.
+type pending struct {
+	batch *pebble.Batch
+	reqs  []*appendReq
+	head  Head
+}
+
+// Append parses and appends a batch of raw JSON records, one Result per
+// record, in order. Records whose envelope is broken get status Invalid and
+// do not hold up the others.
+//
+// Append returns when every record's result is durable (see Ledger). A
+// non-nil error means the ledger could not answer (closed, a fatal storage
+// error, or ctx done): if ctx ended first, the records may or may not have
+// been appended, and submitting them again is safe because ids are
+// idempotent.
+func (l *Ledger) Append(ctx context.Context, raw [][]byte) ([]Result, error) {
+	results := make([]Result, len(raw))
+	recs := make([]*Record, 0, len(raw))
+	idx := make([]int, 0, len(raw))
+	for i, b := range raw {
+		r, err := ParseRecord(b)
+		if err != nil {
+			results[i] = Result{Status: Invalid, Err: err}
+			continue
+		}
+		recs = append(recs, r)
+		idx = append(idx, i)
+	}
+	if len(recs) == 0 {
+		return results, nil
+	}
+	res, err := l.AppendRecords(ctx, recs)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range idx {
+		results[i] = res[j]
+	}
+	return results, nil
+}
+
+// AppendRecords appends records already checked by ParseRecord. It is Append
+// for callers that parse records themselves, such as the HTTP API.
+func (l *Ledger) AppendRecords(ctx context.Context, recs []*Record) ([]Result, error) {
+	if f := l.fatal.Load(); f != nil {
+		return nil, f
+	}
+	req := &appendReq{recs: recs, results: make([]Result, len(recs)), done: make(chan error, 1)}
+	l.closeMu.RLock()
+	if l.closed {
+		l.closeMu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case l.reqs <- req:
+	case <-ctx.Done():
+		l.closeMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	l.closeMu.RUnlock()
+	select {
+	case err := <-req.done:
+		if err != nil {
+			return nil, err
+		}
+		return req.results, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// caseHead is the last entry of a case.
+type caseHead struct {
+	caseSeq uint64
+	hash    Hash
+}
+
+// sequencer is the state of the one goroutine that owns the chain head.
+// Nothing else reads or writes it.
+type sequencer struct {
+	l         *Ledger
+	size      uint64
+	lastHash  Hash
+	lastTime  time.Time
+	frontier  [64]frontierNode // per tree level, the last stored node
+	cases     *twoGen[uuid.UUID, caseHead]
+	batchIDs  map[uuid.UUID]int // id -> index in batchRecs, for the batch being built
+	batchRecs []*Record
+	batchRes  []Result
+	entryBuf  []byte
+}
+
+type frontierNode struct {
+	n    int64
+	hash Hash
+	ok   bool
+}
+
+func newSequencer(l *Ledger, h Head) *sequencer {
+	return &sequencer{
+		l:        l,
+		size:     h.Size,
+		lastHash: h.LastHash,
+		cases:    newTwoGen[uuid.UUID, caseHead](caseCacheSize(&l.cfg)),
+		batchIDs: make(map[uuid.UUID]int),
+	}
+}
+
+// caseCacheSize keeps every case head written by the batch being built in
+// the cache: those are not yet in Pebble, so they must not be evicted.
+func caseCacheSize(c *Config) int { return max(c.CaseCache, 2*c.MaxBatch+2) }
+
+// hashReader serves stored tree hashes from the frontier, falling back to
+// Pebble. Every hash that appending or computing the root needs is the last
+// node of its level, so after the first reads it is always served from memory.
+func (s *sequencer) hashReader() tlog.HashReader {
+	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			level, n := tlog.SplitStoredHashIndex(x)
+			if f := &s.frontier[level]; f.ok && f.n == n {
+				out[i] = f.hash
+				continue
+			}
+			v, err := s.l.get(seqKey(prefixHash, uint64(x)))
+			if err != nil {
+				return nil, fmt.Errorf("tree hash %d (level %d, node %d): %w", x, level, n, err)
+			}
+			if len(v) != len(Hash{}) {
+				return nil, fmt.Errorf("tree hash %d is %d bytes", x, len(v))
+			}
+			copy(out[i][:], v)
+			s.frontier[level] = frontierNode{n: n, hash: out[i], ok: true}
+		}
+		return out, nil
+	})
+}
+
+func (l *Ledger) runSequencer() {
+	defer close(l.seqDone)
+	defer close(l.inflight)
+	s := l.seq
+	for req := range l.reqs {
+		reqs := []*appendReq{req}
+		n := len(req.recs)
+	gather:
+		for n < l.cfg.MaxBatch {
+			select {
+			case r, ok := <-l.reqs:
+				if !ok {
+					break gather
+				}
+				reqs = append(reqs, r)
+				n += len(r.recs)
+			default:
+				break gather
+			}
+		}
+		if f := l.fatal.Load(); f != nil {
+			for _, r := range reqs {
+				r.done <- f
+			}
+			continue
+		}
+		p, err := s.build(reqs)
+		if err != nil {
+			l.fail(err)
+			for _, r := range reqs {
+				r.done <- l.fatal.Load()
+			}
+			continue
+		}
+		l.inflight <- p
+	}
+}
+
+// build assigns seqs to a group of requests, writes their entries, indexes,
+// tree hashes and the new head into one batch, and applies it. The caller
+// awaits the fsync.
+func (s *sequencer) build(reqs []*appendReq) (*pending, error) {
+	l := s.l
+	b := l.db.NewBatch()
+	clear(s.batchIDs)
+	s.batchRecs = s.batchRecs[:0]
+	s.batchRes = s.batchRes[:0]
+	now := l.cfg.Now().UTC().Truncate(time.Microsecond)
+	if now.Before(s.lastTime) {
+		now = s.lastTime // recorded_at never goes backwards
+	}
+	start := s.size
+	for _, req := range reqs {
+		for i, r := range req.recs {
+			res, err := s.appendOne(b, r, now)
+			if err != nil {
+				b.Close()
+				s.rollback(start)
+				return nil, err
+			}
+			req.results[i] = res
+		}
+	}
+	h := Head{Size: s.size, LastHash: s.lastHash}
+	root, err := tlog.TreeHash(int64(s.size), s.hashReader())
+	if err != nil {
+		b.Close()
+		s.rollback(start)
+		return nil, err
+	}
+	h.Root = root
+	if err := b.Set(keyHead, encodeHead(h), nil); err != nil {
+		b.Close()
+		s.rollback(start)
+		return nil, err
+	}
+	if err := l.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		b.Close()
+		s.rollback(start)
+		return nil, err
+	}
+	s.lastTime = now
+	return &pending{batch: b, reqs: reqs, head: h}, nil
+}
+
+// rollback forgets in-memory state of a batch that was not applied. The
+// ledger is failed afterwards anyway; this keeps the state honest.
+func (s *sequencer) rollback(start uint64) {
+	s.size = start
+	s.frontier = [64]frontierNode{}
+	s.cases = newTwoGen[uuid.UUID, caseHead](caseCacheSize(&s.l.cfg))
+}
+
+func (s *sequencer) appendOne(b *pebble.Batch, r *Record, now time.Time) (Result, error) {
+	l := s.l
+	// Idempotency: first this batch, then the permanent id index.
+	if j, ok := s.batchIDs[r.ID]; ok {
+		orig := s.batchRecs[j]
+		res := s.batchRes[j]
+		if orig.digest == r.digest {
+			res.Status = Duplicate
+		} else {
+			res.Status, res.Err = Conflict, ErrConflict
+		}
+		return res, nil
+	}
+	if v, err := l.get(idKey(r.ID)); err == nil {
+		if len(v) != 40 {
+			return Result{}, fmt.Errorf("%w: id index value for %s is %d bytes", ErrCorrupt, r.ID, len(v))
+		}
+		res := Result{Seq: be64(v)}
+		hb, err := l.get(seqKey(prefixHash, uint64(tlog.StoredHashIndex(0, int64(res.Seq)))))
+		if err != nil {
+			return Result{}, fmt.Errorf("%w: leaf hash of seq %d: %v", ErrCorrupt, res.Seq, err)
+		}
+		copy(res.Hash[:], hb)
+		if bytes.Equal(v[8:], r.digest[:]) {
+			res.Status = Duplicate
+		} else {
+			res.Status, res.Err = Conflict, ErrConflict
+		}
+		return res, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return Result{}, err
+	}
+
+	seq := s.size
+	var ch caseHead
+	if r.HasCase() {
+		var err error
+		if ch, err = s.caseHead(r.CaseID); err != nil {
+			return Result{}, err
+		}
+		ch.caseSeq++
+	}
+	s.entryBuf = encodeEntry(s.entryBuf[:0], seq, now, s.lastHash, ch.caseSeq, ch.hash, r.canonical)
+	leaf := LeafHash(s.entryBuf)
+	hashes, err := tlog.StoredHashesForRecordHash(int64(seq), leaf, s.hashReader())
+	if err != nil {
+		return Result{}, err
+	}
+	_ = b.Set(seqKey(prefixEntry, seq), s.entryBuf, nil)
+	base := tlog.StoredHashIndex(0, int64(seq))
+	for i, h := range hashes {
+		_ = b.Set(seqKey(prefixHash, uint64(base)+uint64(i)), h[:], nil)
+		s.frontier[i] = frontierNode{n: int64(seq) >> i, hash: h, ok: true}
+	}
+	iv := append(seqKey(0, seq)[1:], r.digest[:]...)
+	_ = b.Set(idKey(r.ID), iv, nil)
+	if r.HasCase() {
+		cv := append(seqKey(0, seq)[1:], leaf[:]...)
+		_ = b.Set(caseKey(r.CaseID, ch.caseSeq), cv, nil)
+		s.cases.put(r.CaseID, caseHead{caseSeq: ch.caseSeq, hash: leaf})
+	}
+	var dseq uint64
+	if r.DeviceSeq >= 0 {
+		dseq = uint64(r.DeviceSeq) + 1
+	}
+	_ = b.Set(deviceKey(r.DeviceID, seq), seqKey(0, dseq)[1:], nil)
+	res := Result{Status: Accepted, Seq: seq, Hash: leaf, CaseSeq: ch.caseSeq}
+	s.batchIDs[r.ID] = len(s.batchRecs)
+	s.batchRecs = append(s.batchRecs, r)
+	s.batchRes = append(s.batchRes, res)
+	s.size++
+	s.lastHash = leaf
+	return res, nil
+}
+
+func (s *sequencer) caseHead(c uuid.UUID) (caseHead, error) {
+	if h, ok := s.cases.get(c); ok {
+		return h, nil
+	}
+	p := caseKey(c, 0)[:17]
+	it, err := s.l.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return caseHead{}, err
+	}
+	defer it.Close()
+	var h caseHead
+	if it.Last() {
+		v := it.Value()
+		if len(v) != 40 {
+			return caseHead{}, fmt.Errorf("%w: case index value for %s", ErrCorrupt, c)
+		}
+		h.caseSeq = be64(it.Key()[17:])
+		copy(h.hash[:], v[8:])
+	}
+	if err := it.Error(); err != nil {
+		return caseHead{}, err
+	}
+	s.cases.put(c, h)
+	return h, nil
+}
+
+// runSyncer awaits each applied batch's fsync in order, then publishes the
+// new head and answers its callers. A failed fsync stops the ledger: nothing
+// after it is acknowledged.
+func (l *Ledger) runSyncer() {
+	defer close(l.syncDone)
+	defer close(l.cpWake)
+	for p := range l.inflight {
+		err := p.batch.SyncWait()
+		if err == nil {
+			err = p.batch.Close()
+		}
+		if err != nil || l.fatal.Load() != nil {
+			if err != nil {
+				l.fail(err)
+			}
+			for _, r := range p.reqs {
+				r.done <- l.fatal.Load()
+			}
+			continue
+		}
+		h := p.head
+		l.headMu.Lock()
+		l.head.Store(&h)
+		close(l.headChanged)
+		l.headChanged = make(chan struct{})
+		l.headMu.Unlock()
+		for _, r := range p.reqs {
+			r.done <- nil
+		}
+		select {
+		case l.cpWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (l *Ledger) fail(err error) {
+	var fe *FatalError
+	if !errors.As(err, &fe) {
+		fe = &FatalError{Err: err}
+	}
+	if l.fatal.CompareAndSwap(nil, fe) {
+		l.cfg.Logger.Error("ledger stopped", "err", err)
+	}
+}
+
+// Err returns the fatal error that stopped the ledger, or nil.
+func (l *Ledger) Err() error {
+	if f := l.fatal.Load(); f != nil {
+		return f
+	}
+	return nil
+}
+
+// twoGen is a bounded map: when the young generation fills, it becomes the
+// old one and the old one is dropped. Lookups promote old entries.
+type twoGen[K comparable, V any] struct {
+	young, old map[K]V
+	limit      int
+}
+
+func newTwoGen[K comparable, V any](capacity int) *twoGen[K, V] {
+	lim := max(capacity/2, 1)
+	return &twoGen[K, V]{young: make(map[K]V), old: make(map[K]V), limit: lim}
+}
+
+func (g *twoGen[K, V]) get(k K) (V, bool) {
+	if v, ok := g.young[k]; ok {
+		return v, true
+	}
+	v, ok := g.old[k]
+	if ok {
+		g.put(k, v)
+	}
+	return v, ok
+}
+
+func (g *twoGen[K, V]) put(k K, v V) {
+	if len(g.young) >= g.limit {
+		g.old, g.young = g.young, make(map[K]V, g.limit)
+	}
+	g.young[k] = v
+}

@@ -1,0 +1,193 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// storedHashes reads tree hashes from Pebble. It sees only what was
+// committed; callers bound their requests by the durable head.
+func (l *Ledger) storedHashes() tlog.HashReader {
+	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			v, err := l.get(seqKey(prefixHash, uint64(x)))
+			if err != nil {
+				level, n := tlog.SplitStoredHashIndex(x)
+				return nil, fmt.Errorf("%w: tree hash %d (level %d, node %d): %v", ErrCorrupt, x, level, n, err)
+			}
+			if len(v) != len(Hash{}) {
+				return nil, fmt.Errorf("%w: tree hash %d is %d bytes", ErrCorrupt, x, len(v))
+			}
+			copy(out[i][:], v)
+		}
+		return out, nil
+	})
+}
+
+// rootAt returns the Merkle root of the first size entries, in O(log size)
+// reads.
+func (l *Ledger) rootAt(size uint64) (Hash, error) {
+	return tlog.TreeHash(int64(size), l.storedHashes())
+}
+
+// RootAt returns the Merkle root of the tree of the first size entries. size
+// must not exceed the durable head.
+func (l *Ledger) RootAt(size uint64) (Hash, error) {
+	if size > l.Head().Size {
+		return Hash{}, fmt.Errorf("%w: size %d is beyond the head %d", ErrNotFound, size, l.Head().Size)
+	}
+	return l.rootAt(size)
+}
+
+// InclusionProof returns the RFC 6962 audit path, bottom-up, proving that
+// entry seq is in the tree of the first size entries.
+func (l *Ledger) InclusionProof(seq, size uint64) ([]Hash, error) {
+	if size > l.Head().Size || seq >= size {
+		return nil, fmt.Errorf("%w: no entry %d in a tree of size %d (head %d)", ErrNotFound, seq, size, l.Head().Size)
+	}
+	p, err := tlog.ProveRecord(int64(size), int64(seq), l.storedHashes())
+	return p, err
+}
+
+// ConsistencyProof returns the RFC 6962 proof that the tree of size from is
+// a prefix of the tree of size to. from must be at least 1: every tree is
+// consistent with the empty one, and a proof for it would prove nothing.
+func (l *Ledger) ConsistencyProof(from, to uint64) ([]Hash, error) {
+	if from == 0 || from > to || to > l.Head().Size {
+		return nil, fmt.Errorf("%w: no consistency proof from %d to %d (head %d)", ErrNotFound, from, to, l.Head().Size)
+	}
+	p, err := tlog.ProveTree(int64(to), int64(from), l.storedHashes())
+	return p, err
+}
+
+// LeafHashAt returns the leaf hash of entry seq.
+func (l *Ledger) LeafHashAt(seq uint64) (Hash, error) {
+	if seq >= l.Head().Size {
+		return Hash{}, fmt.Errorf("%w: seq %d", ErrNotFound, seq)
+	}
+	h, err := l.storedHashes().ReadHashes([]int64{tlog.StoredHashIndex(0, int64(seq))})
+	if err != nil {
+		return Hash{}, err
+	}
+	return h[0], nil
+}
+
+// Checkpoint returns the latest stored signed checkpoint.
+func (l *Ledger) Checkpoint() *Checkpoint { return l.cp.Load() }
+
+// CheckpointAt returns the signed checkpoint stored for exactly size, or
+// ErrNotFound if none was signed at that size.
+func (l *Ledger) CheckpointAt(size uint64) (*Checkpoint, error) {
+	b, err := l.get(seqKey(prefixCheckpoint, size))
+	if err != nil {
+		return nil, fmt.Errorf("%w: no checkpoint at size %d", ErrNotFound, size)
+	}
+	return OpenCheckpoint(b, l.cfg.Origin, l.verifier)
+}
+
+// CheckpointCovering returns the smallest stored checkpoint whose size is at
+// least size, waiting for it until ctx is done if none is stored yet.
+func (l *Ledger) CheckpointCovering(ctx context.Context, size uint64) (*Checkpoint, error) {
+	for {
+		l.cpMu.Lock()
+		changed := l.cpChanged
+		l.cpMu.Unlock()
+		if cp := l.cp.Load(); cp != nil && cp.Size >= size {
+			it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixCheckpoint, size), UpperBound: []byte{prefixCheckpoint + 1}})
+			if err != nil {
+				return nil, err
+			}
+			ok := it.First()
+			var b []byte
+			if ok {
+				b = append([]byte(nil), it.Value()...)
+			}
+			it.Close()
+			if !ok {
+				return cp, nil
+			}
+			return OpenCheckpoint(b, l.cfg.Origin, l.verifier)
+		}
+		if size > l.Head().Size {
+			return nil, fmt.Errorf("%w: size %d is beyond the head %d", ErrNotFound, size, l.Head().Size)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// WaitCheckpoint returns a channel closed when the next checkpoint is stored.
+func (l *Ledger) WaitCheckpoint() <-chan struct{} {
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
+	return l.cpChanged
+}
+
+// storeCheckpoint signs (size, root) and stores it with an fsync. It is
+// called only for sizes whose entries are durable.
+func (l *Ledger) storeCheckpoint(size uint64, root Hash) error {
+	k := seqKey(prefixCheckpoint, size)
+	if old, err := l.get(k); err == nil {
+		// Never two roots for one size.
+		cp, err := OpenCheckpoint(old, l.cfg.Origin, l.verifier)
+		if err != nil || cp.Root != root {
+			return fmt.Errorf("%w: a different checkpoint is already stored for size %d", ErrCorrupt, size)
+		}
+		l.setCheckpoint(cp)
+		return nil
+	}
+	b, err := signCheckpoint(l.cfg.Signer, l.cfg.Origin, size, root)
+	if err != nil {
+		return err
+	}
+	if err := l.db.Set(k, b, pebble.Sync); err != nil {
+		return err
+	}
+	l.setCheckpoint(&Checkpoint{Size: size, Root: root, Note: b})
+	return nil
+}
+
+func (l *Ledger) setCheckpoint(cp *Checkpoint) {
+	l.cpMu.Lock()
+	l.cp.Store(cp)
+	close(l.cpChanged)
+	l.cpChanged = make(chan struct{})
+	l.cpMu.Unlock()
+}
+
+// runCheckpointer signs a checkpoint for the durable head whenever it moved,
+// no more often than CheckpointInterval. Checkpoints are signed only after
+// the entries they cover were fsynced.
+func (l *Ledger) runCheckpointer() {
+	defer close(l.cpDone)
+	var last time.Time
+	for range l.cpWake {
+		if wait := l.cfg.CheckpointInterval - time.Since(last); wait > 0 {
+			time.Sleep(wait)
+		}
+		l.checkpointHead()
+		last = time.Now()
+	}
+	l.checkpointHead() // the final head, at Close
+}
+
+func (l *Ledger) checkpointHead() {
+	if l.fatal.Load() != nil {
+		return
+	}
+	h := l.Head()
+	if cp := l.cp.Load(); cp != nil && cp.Size >= h.Size {
+		return
+	}
+	if err := l.storeCheckpoint(h.Size, h.Root); err != nil {
+		l.fail(err)
+	}
+}

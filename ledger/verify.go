@@ -1,0 +1,467 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// VerifyReport summarises a successful verification.
+type VerifyReport struct {
+	From, Size uint64      // entries [From, Size) were checked
+	Root       Hash        // the root at Size, equal to the head's and the checkpoint's
+	Checkpoint *Checkpoint // the checkpoint checked
+	Cases      int         // cases seen
+}
+
+// Verify re-hashes every entry and checks, in one pass: seq density, the prev
+// and case_prev links, case_seq density, every stored tree hash, the id, case
+// and device indexes, the head, and the latest checkpoint's root and
+// signature. The first broken place is returned as a *ChainError (wrapping
+// ErrCorrupt) with its seq.
+//
+// Verify reads a consistent snapshot; appends may continue meanwhile.
+func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
+	snap := l.db.NewSnapshot()
+	defer snap.Close()
+	cp := l.cp.Load()
+	hb, err := snapGet(snap, keyHead)
+	if err != nil {
+		return nil, fmt.Errorf("%w: head record: %v", ErrCorrupt, err)
+	}
+	head, err := decodeHead(hb)
+	if err != nil {
+		return nil, err
+	}
+	v := NewChainVerifier()
+	if err := l.verifyRange(ctx, snap, v, head); err != nil {
+		return nil, err
+	}
+	if err := l.checkIndexes(ctx, snap, head.Size); err != nil {
+		return nil, err
+	}
+	return l.finishVerify(v, head, cp, 0)
+}
+
+// VerifyFrom verifies incrementally from a checkpoint the caller trusts: it
+// checks the trusted checkpoint's signature, a consistency proof from it to
+// the head, and then only the entries after it (hashes, links, tree hashes).
+// A ledger whose history was rewritten before the trusted size fails, even
+// if every later checkpoint was re-signed.
+func (l *Ledger) VerifyFrom(ctx context.Context, trusted []byte) (*VerifyReport, error) {
+	tc, err := OpenCheckpoint(trusted, l.cfg.Origin, l.verifier)
+	if err != nil {
+		return nil, err
+	}
+	snap := l.db.NewSnapshot()
+	defer snap.Close()
+	cp := l.cp.Load()
+	hb, err := snapGet(snap, keyHead)
+	if err != nil {
+		return nil, fmt.Errorf("%w: head record: %v", ErrCorrupt, err)
+	}
+	head, err := decodeHead(hb)
+	if err != nil {
+		return nil, err
+	}
+	if tc.Size > head.Size {
+		return nil, &ChainError{Seq: head.Size, What: fmt.Sprintf("the trusted checkpoint has size %d but the ledger only %d: entries were lost", tc.Size, head.Size)}
+	}
+	if tc.Size == 0 {
+		return l.Verify(ctx)
+	}
+	reader := snapHashes(snap)
+	// The stored tree must agree with the trusted root...
+	if root, err := tlog.TreeHash(int64(tc.Size), reader); err != nil || root != tc.Root {
+		return nil, &ChainError{Seq: tc.Size - 1, What: "history rewritten before the trusted checkpoint: tree root", Want: Hex(tc.Root), Got: fmt.Sprintf("%s (%v)", Hex(root), err)}
+	}
+	// ...and prove, with the library's verifier, that the head extends it.
+	proof, err := tlog.ProveTree(int64(head.Size), int64(tc.Size), reader)
+	if err != nil {
+		return nil, fmt.Errorf("%w: consistency proof: %v", ErrCorrupt, err)
+	}
+	if err := tlog.CheckTree(proof, int64(head.Size), head.Root, int64(tc.Size), tc.Root); err != nil {
+		return nil, &ChainError{Seq: tc.Size, What: "consistency with the trusted checkpoint: " + err.Error()}
+	}
+	// Resume the chain at the trusted size: the last trusted entry must hash
+	// to the stored leaf, which the trusted root covers.
+	lastB, err := snapGet(snap, seqKey(prefixEntry, tc.Size-1))
+	if err != nil {
+		return nil, &ChainError{Seq: tc.Size - 1, What: "missing entry"}
+	}
+	last := LeafHash(lastB)
+	lp, err := tlog.ProveRecord(int64(tc.Size), int64(tc.Size-1), reader)
+	if err != nil || tlog.CheckRecord(lp, int64(tc.Size), tc.Root, int64(tc.Size-1), last) != nil {
+		return nil, &ChainError{Seq: tc.Size - 1, What: "entry is not the one the trusted checkpoint covers"}
+	}
+	subtrees, err := subtreeHashes(tc.Size, reader)
+	if err != nil {
+		return nil, err
+	}
+	v, err := ResumeChainVerifier(tc.Size, subtrees, last)
+	if err != nil {
+		return nil, err
+	}
+	v.KnownCaseHead = func(c uuid.UUID) (uint64, Hash, bool, error) {
+		return caseHeadBefore(snap, c, tc.Size)
+	}
+	v.lastTime = ""
+	if e, err := fastHeader(lastB); err == nil {
+		v.lastTime = e.RecordedAt.Format(RecordedAtLayout)
+	}
+	if err := l.verifyRange(ctx, snap, v, head); err != nil {
+		return nil, err
+	}
+	return l.finishVerify(v, head, cp, tc.Size)
+}
+
+func (l *Ledger) finishVerify(v *ChainVerifier, head Head, cp *Checkpoint, from uint64) (*VerifyReport, error) {
+	if v.Size() != head.Size {
+		return nil, &ChainError{Seq: v.Size(), What: "missing entry", Want: fmt.Sprintf("%d entries", head.Size), Got: fmt.Sprintf("%d", v.Size())}
+	}
+	if v.Root() != head.Root {
+		return nil, &ChainError{Seq: head.Size - 1, What: "head root", Want: Hex(v.Root()), Got: Hex(head.Root)}
+	}
+	if head.Size > 0 && v.LastHash() != head.LastHash {
+		return nil, &ChainError{Seq: head.Size - 1, What: "head leaf hash", Want: Hex(v.LastHash()), Got: Hex(head.LastHash)}
+	}
+	rep := &VerifyReport{From: from, Size: head.Size, Root: head.Root, Cases: len(v.cases)}
+	if cp != nil {
+		c, err := OpenCheckpoint(cp.Note, l.cfg.Origin, l.verifier)
+		if err != nil {
+			return nil, fmt.Errorf("%w: latest checkpoint: %v", ErrCorrupt, err)
+		}
+		if c.Size > head.Size {
+			return nil, &ChainError{Seq: head.Size, What: fmt.Sprintf("checkpoint for size %d beyond the head", c.Size)}
+		}
+		root := head.Root
+		if c.Size < head.Size {
+			var err error
+			if root, err = tlog.TreeHash(int64(c.Size), l.storedHashes()); err != nil {
+				return nil, err
+			}
+		}
+		if root != c.Root {
+			return nil, &ChainError{Seq: c.Size - 1, What: "checkpoint root", Want: Hex(root), Got: Hex(c.Root)}
+		}
+		rep.Checkpoint = c
+	}
+	return rep, nil
+}
+
+// verifyRange feeds entries [v.Size(), head.Size) to v and checks the stored
+// tree hashes each one implies.
+func (l *Ledger) verifyRange(ctx context.Context, snap *pebble.Snapshot, v *ChainVerifier, head Head) error {
+	from := v.Size()
+	eit, err := snap.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixEntry, from), UpperBound: []byte{prefixEntry + 1}})
+	if err != nil {
+		return err
+	}
+	defer eit.Close()
+	hit, err := snap.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixHash, uint64(tlog.StoredHashIndex(0, int64(from)))), UpperBound: []byte{prefixHash + 1}})
+	if err != nil {
+		return err
+	}
+	defer hit.Close()
+	hit.First()
+	// The frontier of the tree at from, for computing the hashes each new
+	// entry completes.
+	var frontier [64]frontierNode
+	base := snapHashes(snap)
+	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			level, n := tlog.SplitStoredHashIndex(x)
+			if f := frontier[level]; f.ok && f.n == n {
+				out[i] = f.hash
+				continue
+			}
+			h, err := base.ReadHashes([]int64{x})
+			if err != nil {
+				return nil, err
+			}
+			out[i] = h[0]
+		}
+		return out, nil
+	})
+	for ok := eit.First(); ok; ok = eit.Next() {
+		seq := be64(eit.Key()[1:])
+		if seq%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if seq >= head.Size {
+			return &ChainError{Seq: seq, What: fmt.Sprintf("entry beyond the head (size %d)", head.Size)}
+		}
+		if seq != v.Size() {
+			return &ChainError{Seq: v.Size(), What: "missing entry", Want: fmt.Sprintf("entry %d", v.Size()), Got: fmt.Sprintf("entry %d next", seq)}
+		}
+		if _, err := v.Add(eit.Value()); err != nil {
+			return err
+		}
+		leaf := v.LastHash()
+		hashes, err := tlog.StoredHashesForRecordHash(int64(seq), leaf, reader)
+		if err != nil {
+			return &ChainError{Seq: seq, What: "tree hashes unreadable: " + err.Error()}
+		}
+		idx := uint64(tlog.StoredHashIndex(0, int64(seq)))
+		for i, h := range hashes {
+			what := "stored leaf hash"
+			if i > 0 {
+				what = fmt.Sprintf("stored tree hash (level %d)", i)
+			}
+			if !hit.Valid() || be64(hit.Key()[1:]) != idx+uint64(i) {
+				return &ChainError{Seq: seq, What: what + " missing"}
+			}
+			if !bytes.Equal(hit.Value(), h[:]) {
+				return &ChainError{Seq: seq, What: what, Want: Hex(h), Got: fmt.Sprintf("%x", hit.Value())}
+			}
+			hit.Next()
+			frontier[i] = frontierNode{n: int64(seq) >> i, hash: h, ok: true}
+		}
+	}
+	if err := eit.Error(); err != nil {
+		return err
+	}
+	if v.Size() != head.Size {
+		return &ChainError{Seq: v.Size(), What: "missing entry", Want: fmt.Sprintf("%d entries", head.Size), Got: fmt.Sprintf("%d", v.Size())}
+	}
+	if hit.Valid() {
+		return &ChainError{Seq: head.Size, What: fmt.Sprintf("tree hash %d beyond the head", be64(hit.Key()[1:]))}
+	}
+	return nil
+}
+
+// indexSum is an order-independent digest of a set of index rows: the count
+// and the XOR of SHA-256(key || value). It lets Verify compare the indexes
+// with the entries in two sequential scans; only on a mismatch does it look
+// row by row to name the seq.
+type indexSum struct {
+	n   uint64
+	sum [32]byte
+}
+
+func (s *indexSum) add(k, v []byte) {
+	h := sha256.New()
+	h.Write(k)
+	h.Write(v)
+	var d [32]byte
+	h.Sum(d[:0])
+	for i := range d {
+		s.sum[i] ^= d[i]
+	}
+	s.n++
+}
+
+// expectedRows returns the index rows an entry implies.
+func expectedRows(e *Entry, seq uint64, leaf Hash) (id, cs, dev [2][]byte) {
+	rec, _, err := decodeEntryFields(e.Bytes)
+	if err == nil {
+		id = [2][]byte{idKey(e.ID), append(seqKey(0, seq)[1:], rec.digest[:]...)}
+	}
+	if e.CaseID != uuid.Nil {
+		cs = [2][]byte{caseKey(e.CaseID, e.CaseSeq), append(seqKey(0, seq)[1:], leaf[:]...)}
+	}
+	var dseq uint64
+	if e.DeviceSeq >= 0 {
+		dseq = uint64(e.DeviceSeq) + 1
+	}
+	dev = [2][]byte{deviceKey(e.DeviceID, seq), seqKey(0, dseq)[1:]}
+	return
+}
+
+// checkIndexes compares the id, case and device indexes with the entries.
+func (l *Ledger) checkIndexes(ctx context.Context, snap *pebble.Snapshot, size uint64) error {
+	var want, got [3]indexSum
+	eit, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEntry}, UpperBound: []byte{prefixEntry + 1}})
+	if err != nil {
+		return err
+	}
+	for ok := eit.First(); ok; ok = eit.Next() {
+		seq := be64(eit.Key()[1:])
+		if seq%4096 == 0 && ctx.Err() != nil {
+			eit.Close()
+			return ctx.Err()
+		}
+		e, err := fastHeader(eit.Value())
+		if err != nil {
+			eit.Close()
+			return &ChainError{Seq: seq, What: "entry does not decode: " + err.Error()}
+		}
+		id, cs, dev := expectedRows(e, seq, LeafHash(eit.Value()))
+		if id[0] == nil {
+			eit.Close()
+			return &ChainError{Seq: seq, What: "entry is not in canonical form"}
+		}
+		want[0].add(id[0], id[1])
+		if cs[0] != nil {
+			want[1].add(cs[0], cs[1])
+		}
+		want[2].add(dev[0], dev[1])
+	}
+	eit.Close()
+	for i, p := range []byte{prefixID, prefixCase, prefixDevice} {
+		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{p}, UpperBound: []byte{p + 1}})
+		if err != nil {
+			return err
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			got[i].add(it.Key(), it.Value())
+		}
+		it.Close()
+	}
+	if want == got {
+		return nil
+	}
+	return l.locateIndexError(snap, size)
+}
+
+// locateIndexError finds the seq behind an index mismatch, row by row.
+func (l *Ledger) locateIndexError(snap *pebble.Snapshot, size uint64) error {
+	names := [3]string{"id index", "case index", "device index"}
+	// Every entry's rows must be present and equal.
+	eit, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEntry}, UpperBound: []byte{prefixEntry + 1}})
+	if err != nil {
+		return err
+	}
+	for ok := eit.First(); ok; ok = eit.Next() {
+		seq := be64(eit.Key()[1:])
+		e, err := fastHeader(eit.Value())
+		if err != nil {
+			eit.Close()
+			return &ChainError{Seq: seq, What: "entry does not decode"}
+		}
+		id, cs, dev := expectedRows(e, seq, LeafHash(eit.Value()))
+		for i, row := range [3][2][]byte{id, cs, dev} {
+			if row[0] == nil {
+				continue
+			}
+			v, err := snapGet(snap, row[0])
+			if err != nil || !bytes.Equal(v, row[1]) {
+				eit.Close()
+				return &ChainError{Seq: seq, Case: caseString(e.CaseID), What: names[i] + " row", Want: fmt.Sprintf("%x", row[1]), Got: fmt.Sprintf("%x", v)}
+			}
+		}
+	}
+	eit.Close()
+	// Every row must belong to an entry: find the extra one.
+	for i, p := range []byte{prefixID, prefixCase, prefixDevice} {
+		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{p}, UpperBound: []byte{p + 1}})
+		if err != nil {
+			return err
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			k, v := it.Key(), it.Value()
+			var seq uint64
+			switch p {
+			case prefixDevice:
+				if len(k) >= 9 {
+					seq = be64(k[len(k)-8:])
+				}
+			default:
+				if len(v) >= 8 {
+					seq = be64(v)
+				}
+			}
+			eb, err := snapGet(snap, seqKey(prefixEntry, seq))
+			ok := err == nil
+			if ok {
+				e, err := fastHeader(eb)
+				ok = err == nil
+				if ok {
+					id, cs, dev := expectedRows(e, seq, LeafHash(eb))
+					row := [3][2][]byte{id, cs, dev}[i]
+					ok = bytes.Equal(row[0], k) && bytes.Equal(row[1], v)
+				}
+			}
+			if !ok {
+				it.Close()
+				return &ChainError{Seq: seq, What: fmt.Sprintf("%s has a row %x that no entry implies", names[i], k)}
+			}
+		}
+		it.Close()
+	}
+	return fmt.Errorf("%w: index digests differ but no row could be located", ErrCorrupt)
+}
+
+func caseString(c uuid.UUID) string {
+	if c == uuid.Nil {
+		return ""
+	}
+	return c.String()
+}
+
+func snapGet(snap *pebble.Snapshot, k []byte) ([]byte, error) {
+	v, closer, err := snap.Get(k)
+	if err != nil {
+		return nil, err
+	}
+	out := bytes.Clone(v)
+	closer.Close()
+	return out, nil
+}
+
+func snapHashes(snap *pebble.Snapshot) tlog.HashReader {
+	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			v, err := snapGet(snap, seqKey(prefixHash, uint64(x)))
+			if err != nil || len(v) != 32 {
+				level, n := tlog.SplitStoredHashIndex(x)
+				return nil, fmt.Errorf("%w: tree hash %d (level %d, node %d) unreadable", ErrCorrupt, x, level, n)
+			}
+			copy(out[i][:], v)
+		}
+		return out, nil
+	})
+}
+
+// subtreeHashes returns the hashes of the perfect subtrees that make up
+// [0, size), largest first: the state of a compact range over it.
+func subtreeHashes(size uint64, r tlog.HashReader) ([][]byte, error) {
+	var idx []int64
+	var start uint64
+	for level := 63; level >= 0; level-- {
+		if size&(1<<level) != 0 {
+			idx = append(idx, tlog.StoredHashIndex(level, int64(start>>level)))
+			start += 1 << level
+		}
+	}
+	hs, err := r.ReadHashes(idx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
+	}
+	return out, nil
+}
+
+// caseHeadBefore returns the last entry of case c with seq below size.
+func caseHeadBefore(snap *pebble.Snapshot, c uuid.UUID, size uint64) (uint64, Hash, bool, error) {
+	p := caseKey(c, 0)[:17]
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return 0, Hash{}, false, err
+	}
+	defer it.Close()
+	for ok := it.Last(); ok; ok = it.Prev() {
+		v := it.Value()
+		if len(v) != 40 {
+			return 0, Hash{}, false, fmt.Errorf("%w: case index row", ErrCorrupt)
+		}
+		if be64(v) < size {
+			var h Hash
+			copy(h[:], v[8:])
+			return be64(it.Key()[17:]), h, true, nil
+		}
+	}
+	return 0, Hash{}, false, it.Error()
+}
