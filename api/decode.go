@@ -1,0 +1,119 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"strconv"
+)
+
+// Request body formats of POST /v1/events.
+const (
+	formatSingle = iota // one JSON object
+	formatArray         // a JSON array of objects
+	formatNDJSON        // one object per line (application/x-ndjson)
+)
+
+// decodeRequest splits the body of POST /v1/events into raw records. It
+// checks only the framing: a request-level problem (not JSON at all, an
+// unterminated array, too many records, a Content-Type we do not take) is
+// returned as a *Problem; a bad record inside good framing is returned as
+// its raw bytes for ParseRecord to reject, so that it fails alone.
+//
+// Framing by Content-Type: application/x-ndjson (or application/jsonl) is
+// NDJSON; application/json, or none, is a single object or an array,
+// told apart by the first byte that is not white space.
+func decodeRequest(contentType string, body []byte, maxRecords int) ([][]byte, int, error) {
+	ndjson := false
+	if contentType != "" {
+		mt, _, err := mime.ParseMediaType(contentType)
+		if err != nil {
+			return nil, 0, problem(CodeUnsupportedMedia, "unparsable Content-Type")
+		}
+		switch mt {
+		case "application/json":
+		case "application/x-ndjson", "application/jsonl", "application/ndjson":
+			ndjson = true
+		default:
+			return nil, 0, problem(CodeUnsupportedMedia, "POST /v1/events takes application/json or application/x-ndjson, not "+mt)
+		}
+	}
+	if ndjson {
+		recs, err := splitNDJSON(body, maxRecords)
+		return recs, formatNDJSON, err
+	}
+	b := bytes.TrimLeft(body, " \t\r\n")
+	if len(b) == 0 {
+		return nil, 0, problem(CodeMalformedJSON, "empty body")
+	}
+	switch b[0] {
+	case '{':
+		return [][]byte{b}, formatSingle, nil
+	case '[':
+		recs, err := splitArray(b, maxRecords)
+		return recs, formatArray, err
+	}
+	return nil, 0, problem(CodeMalformedJSON, "the body is not a JSON object, array or NDJSON")
+}
+
+func splitNDJSON(body []byte, maxRecords int) ([][]byte, error) {
+	var recs [][]byte
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		if len(recs) == maxRecords {
+			return nil, tooManyRecords(maxRecords)
+		}
+		recs = append(recs, line)
+	}
+	if len(recs) == 0 {
+		return nil, problem(CodeMalformedJSON, "no records in the NDJSON body")
+	}
+	return recs, nil
+}
+
+// splitArray returns the exact bytes of each element of a JSON array. The
+// array itself must be well-formed JSON: a syntax error anywhere fails the
+// request, since no record boundary can be trusted after it.
+func splitArray(b []byte, maxRecords int) ([][]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // '['
+		return nil, problem(CodeMalformedJSON, err.Error())
+	}
+	var recs [][]byte
+	for dec.More() {
+		if len(recs) == maxRecords {
+			return nil, tooManyRecords(maxRecords)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, problem(CodeMalformedJSON, fmt.Sprintf("record %d: %v", len(recs), err))
+		}
+		recs = append(recs, raw)
+	}
+	if _, err := dec.Token(); err != nil { // ']'
+		return nil, problem(CodeMalformedJSON, err.Error())
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, problem(CodeMalformedJSON, "data after the closing ']'")
+	}
+	if len(recs) == 0 {
+		return nil, problem(CodeMalformedJSON, "the array holds no records")
+	}
+	return recs, nil
+}
+
+func tooManyRecords(max int) *Problem {
+	return problem(CodeTooLarge, "a request holds at most "+strconv.Itoa(max)+" records")
+}

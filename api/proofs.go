@@ -1,0 +1,216 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/transparency-dev/formats/proof"
+
+	"github.com/liuhen/liuhen/ledger"
+)
+
+func writeNote(w http.ResponseWriter, b []byte) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+	return nil
+}
+
+// checkpoint is GET /v1/checkpoint: the latest signed checkpoint note.
+func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request, _ *Token) error {
+	cp := s.l.Checkpoint()
+	if cp == nil {
+		return problem(CodeUnavailable, "no checkpoint signed yet")
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	return writeNote(w, cp.Note)
+}
+
+// checkpointAt is GET /v1/checkpoints?size=N: the checkpoint signed at
+// exactly size N, if one was.
+func (s *Server) checkpointAt(w http.ResponseWriter, r *http.Request, _ *Token) error {
+	if r.URL.Query().Get("size") == "" {
+		return badParam("size", "size is required")
+	}
+	size, err := queryUint(r, "size", 0)
+	if err != nil {
+		return err
+	}
+	cp, err := s.l.CheckpointAt(size)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	return writeNote(w, cp.Note)
+}
+
+func hexes(hs []ledger.Hash) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = ledger.Hex(h)
+	}
+	return out
+}
+
+// treeSize reads a tree size parameter; absent means the latest checkpoint's
+// size, so that the root answered is one a signed checkpoint vouches for.
+func (s *Server) treeSize(r *http.Request, name string) (uint64, error) {
+	if r.URL.Query().Get(name) == "" {
+		if cp := s.l.Checkpoint(); cp != nil {
+			return cp.Size, nil
+		}
+		return s.l.Head().Size, nil
+	}
+	n, err := queryUint(r, name, 0)
+	if err != nil {
+		return 0, err
+	}
+	if head := s.l.Head().Size; n > head {
+		return 0, badParam(name, name+" "+strconv.FormatUint(n, 10)+" is beyond the ledger size "+strconv.FormatUint(head, 10))
+	}
+	return n, nil
+}
+
+type inclusionAnswer struct {
+	Seq   uint64   `json:"seq"`
+	Size  uint64   `json:"size"`
+	Leaf  string   `json:"leaf"`
+	Root  string   `json:"root"`
+	Proof []string `json:"proof"`
+}
+
+// inclusionProof is GET /v1/proofs/inclusion?seq=&size=: the RFC 6962
+// audit path of entry seq in the tree of size entries, bottom-up.
+func (s *Server) inclusionProof(w http.ResponseWriter, r *http.Request, _ *Token) error {
+	if r.URL.Query().Get("seq") == "" {
+		return badParam("seq", "seq is required")
+	}
+	seq, err := queryUint(r, "seq", 0)
+	if err != nil {
+		return err
+	}
+	size, err := s.treeSize(r, "size")
+	if err != nil {
+		return err
+	}
+	if seq >= size {
+		return badParam("seq", "seq must be below size "+strconv.FormatUint(size, 10))
+	}
+	p, err := s.l.InclusionProof(seq, size)
+	if err != nil {
+		return err
+	}
+	leaf, err := s.l.LeafHashAt(seq)
+	if err != nil {
+		return err
+	}
+	root, err := s.l.RootAt(size)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, inclusionAnswer{seq, size, ledger.Hex(leaf), ledger.Hex(root), hexes(p)})
+}
+
+type consistencyAnswer struct {
+	From     uint64   `json:"from"`
+	To       uint64   `json:"to"`
+	FromRoot string   `json:"from_root"`
+	ToRoot   string   `json:"to_root"`
+	Proof    []string `json:"proof"`
+}
+
+// consistencyProof is GET /v1/proofs/consistency?from=&to=: the RFC 6962
+// proof that the tree of size from is a prefix of the tree of size to.
+func (s *Server) consistencyProof(w http.ResponseWriter, r *http.Request, _ *Token) error {
+	if r.URL.Query().Get("from") == "" {
+		return badParam("from", "from is required")
+	}
+	from, err := queryUint(r, "from", 0)
+	if err != nil {
+		return err
+	}
+	to, err := s.treeSize(r, "to")
+	if err != nil {
+		return err
+	}
+	if from == 0 || from > to {
+		return badParam("from", "from must be 1 to "+strconv.FormatUint(to, 10))
+	}
+	p, err := s.l.ConsistencyProof(from, to)
+	if err != nil {
+		return err
+	}
+	fr, err := s.l.RootAt(from)
+	if err != nil {
+		return err
+	}
+	tr, err := s.l.RootAt(to)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, consistencyAnswer{from, to, ledger.Hex(fr), ledger.Hex(tr), hexes(p)})
+}
+
+// receipt is GET /v1/events/{seq}/receipt: a c2sp.org/tlog-proof@v1 of the
+// entry's inclusion in the smallest signed checkpoint that covers it,
+// waiting up to ReceiptWait for that checkpoint. With the entry's bytes
+// (GET /v1/events/{seq}) and the log's verifier key, it verifies offline.
+func (s *Server) receipt(w http.ResponseWriter, r *http.Request, _ *Token) error {
+	seq, err := seqParam(r)
+	if err != nil {
+		return err
+	}
+	if seq >= s.l.Head().Size {
+		return problem(CodeNotFound, "no entry "+strconv.FormatUint(seq, 10))
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReceiptWait)
+	defer cancel()
+	cp, err := s.l.CheckpointCovering(ctx, seq+1)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return problem(CodeUnavailable, "no checkpoint covers this entry yet; retry")
+		}
+		return err
+	}
+	p, err := s.l.InclusionProof(seq, cp.Size)
+	if err != nil {
+		return err
+	}
+	tp := proof.TLogProof{Index: seq, Checkpoint: cp.Note, Hashes: make([][sha256.Size]byte, len(p))}
+	for i, h := range p {
+		tp.Hashes[i] = h
+	}
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	return writeNote(w, tp.Marshal())
+}
+
+type verifyAnswer struct {
+	OK         bool   `json:"ok"`
+	From       uint64 `json:"from"`
+	Size       uint64 `json:"size"`
+	Root       string `json:"root"`
+	Checkpoint uint64 `json:"checkpoint_size"`
+	Cases      int    `json:"cases"`
+}
+
+// verify is GET /v1/verify: ledger.Verify over the whole log, the same
+// check the tests and `liuhen verify` run. A failure is 500 with code
+// corrupt and the place it was found.
+func (s *Server) verify(w http.ResponseWriter, r *http.Request, _ *Token) error {
+	rep, err := s.l.Verify(r.Context())
+	if err != nil {
+		if errors.Is(err, ledger.ErrCorrupt) {
+			return problem(CodeCorrupt, err.Error())
+		}
+		return err
+	}
+	ans := verifyAnswer{OK: true, From: rep.From, Size: rep.Size, Root: ledger.Hex(rep.Root), Cases: rep.Cases}
+	if rep.Checkpoint != nil {
+		ans.Checkpoint = rep.Checkpoint.Size
+	}
+	return writeJSON(w, http.StatusOK, ans)
+}
