@@ -280,6 +280,10 @@ func (l *Ledger) reconcile() error {
 		if got := LeafHash(e); got != h.LastHash {
 			return &ChainError{Seq: h.Size - 1, What: "leaf hash at the head", Want: Hex(h.LastHash), Got: Hex(got)}
 		}
+		stored, err := l.get(seqKey(prefixHash, uint64(tlog.StoredHashIndex(0, int64(h.Size-1)))))
+		if err != nil || !bytes.Equal(stored, h.LastHash[:]) {
+			return &ChainError{Seq: h.Size - 1, What: "stored leaf hash at the head", Want: Hex(h.LastHash), Got: fmt.Sprintf("%x", stored)}
+		}
 	}
 	if k, ok := l.lastKey(prefixEntry); ok && be64(k[1:]) >= h.Size {
 		return &ChainError{Seq: be64(k[1:]), What: fmt.Sprintf("entry beyond the head (size %d)", h.Size)}
@@ -423,6 +427,30 @@ func (q quietLogger) Infof(format string, args ...any) {
 func (q quietLogger) Errorf(format string, args ...any) {
 	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
 }
+
+// Fatalf is called by Pebble when its commit pipeline fails (a WAL write or
+// sync error). Pebble's own default exits the process; we panic with a typed
+// value that guardPebble turns into a FatalError, so the ledger stops and
+// acknowledges nothing more, and the process can shut down cleanly.
 func (q quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf("pebble: "+format, args...))
+	msg := fmt.Sprintf(format, args...)
+	q.l.Error(msg, "component", "pebble")
+	panic(pebbleFatal(msg))
+}
+
+type pebbleFatal string
+
+// guardPebble runs a Pebble write, converting Pebble's fatal panic into an
+// error.
+func guardPebble(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			pf, ok := r.(pebbleFatal)
+			if !ok {
+				panic(r)
+			}
+			err = &FatalError{Err: errors.New(string(pf))}
+		}
+	}()
+	return f()
 }

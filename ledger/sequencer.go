@@ -272,7 +272,7 @@ func (s *sequencer) build(reqs []*appendReq) (*pending, error) {
 		s.rollback(start)
 		return nil, err
 	}
-	if err := l.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+	if err := guardPebble(func() error { return l.db.ApplyNoSyncWait(b, pebble.Sync) }); err != nil {
 		b.Close()
 		s.rollback(start)
 		return nil, err
@@ -397,7 +397,7 @@ func (l *Ledger) runSyncer() {
 	defer close(l.syncDone)
 	defer close(l.cpWake)
 	for p := range l.inflight {
-		err := p.batch.SyncWait()
+		err := guardPebble(p.batch.SyncWait)
 		if err == nil {
 			err = p.batch.Close()
 		}

@@ -148,7 +148,7 @@ func (l *Ledger) storeCheckpoint(size uint64, root Hash) error {
 	if err != nil {
 		return err
 	}
-	if err := l.db.Set(k, b, pebble.Sync); err != nil {
+	if err := guardPebble(func() error { return l.db.Set(k, b, pebble.Sync) }); err != nil {
 		return err
 	}
 	l.setCheckpoint(&Checkpoint{Size: size, Root: root, Note: b})

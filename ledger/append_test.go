@@ -1,0 +1,288 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestAppendResults(t *testing.T) {
+	cfg := testConfig(t, nil)
+	l := newTestLedger(t, cfg)
+	big := fmt.Sprintf(`{"id":"0193f0a2-7c1e-7b3a-9d55-000000000999","type":"inspection.recorded","case_id":"0193f09e-1111-7000-8000-000000000001","occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"D"},"data":{"findings":"%s"}}`, strings.Repeat("x", MaxRecordSize))
+	conflicting := bytes.Replace(rec(1, 1), []byte(`"n":1`), []byte(`"n":2`), 1)
+	tests := []struct {
+		name     string
+		raw      []byte
+		want     Status
+		wantSeq  uint64
+		wantCode string
+	}{
+		{"accepted", rec(1, 1), Accepted, 0, ""},
+		{"accepted without case", rec(2, -1), Accepted, 1, ""},
+		{"duplicate", rec(1, 1), Duplicate, 0, ""},
+		{"duplicate, other key order and spacing", []byte(reorder(rec(1, 1))), Duplicate, 0, ""},
+		{"conflict", conflicting, Conflict, 0, ""},
+		{"bad uuid", []byte(`{"id":"nope","type":"inspection.recorded","occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"D"}}`), Invalid, 0, CodeInvalidField},
+		{"uppercase uuid", bytes.ToUpper(rec(9, -1)[:60]), Invalid, 0, CodeMalformedJSON},
+		{"missing type", []byte(`{"id":"0193f0a2-7c1e-7b3a-9d55-000000000003","occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"D"}}`), Invalid, 0, CodeMissingField},
+		{"occurred_at without offset", []byte(`{"id":"0193f0a2-7c1e-7b3a-9d55-000000000004","type":"inspection.recorded","occurred_at":"2020-05-12T09:31:02","device":{"id":"D"}}`), Invalid, 0, CodeInvalidField},
+		{"over 64 KiB", []byte(big), Invalid, 0, CodeTooLarge},
+		{"not an object", []byte(`[1]`), Invalid, 0, CodeNotObject},
+		{"malformed", []byte(`{"id":`), Invalid, 0, CodeMalformedJSON},
+		{"trailing data", append(rec(5, -1), []byte(`{}`)...), Invalid, 0, CodeMalformedJSON},
+		{"reserved field", []byte(`{"id":"0193f0a2-7c1e-7b3a-9d55-000000000006","type":"a.b","seq":3,"occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"D"}}`), Invalid, 0, CodeReservedField},
+		{"missing device", []byte(`{"id":"0193f0a2-7c1e-7b3a-9d55-000000000007","type":"a.b","occurred_at":"2020-05-12T09:31:02+08:00"}`), Invalid, 0, CodeMissingField},
+		{"negative device seq", []byte(`{"id":"0193f0a2-7c1e-7b3a-9d55-000000000008","type":"a.b","occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"D","seq":-1}}`), Invalid, 0, CodeInvalidField},
+		{"bad case id", []byte(`{"id":"0193f0a2-7c1e-7b3a-9d55-000000000010","type":"a.b","case_id":"x","occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"D"}}`), Invalid, 0, CodeInvalidField},
+		{"invalid utf-8", []byte("{\"id\":\"\xff\"}"), Invalid, 0, CodeMalformedJSON},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := mustAppend(t, l, tt.raw)[0]
+			if res.Status != tt.want {
+				t.Fatalf("Append(%.80s) = %v (%v), want %v", tt.raw, res.Status, res.Err, tt.want)
+			}
+			switch tt.want {
+			case Invalid:
+				var ie *InvalidError
+				if !errors.As(res.Err, &ie) || ie.Code != tt.wantCode {
+					t.Fatalf("Append(%.80s) error = %v, want code %s", tt.raw, res.Err, tt.wantCode)
+				}
+			case Conflict:
+				if !errors.Is(res.Err, ErrConflict) || res.Seq != tt.wantSeq {
+					t.Fatalf("Append conflict = seq %d, %v; want seq %d, ErrConflict", res.Seq, res.Err, tt.wantSeq)
+				}
+			default:
+				if res.Seq != tt.wantSeq {
+					t.Fatalf("Append(%.80s) seq = %d, want %d", tt.raw, res.Seq, tt.wantSeq)
+				}
+				if got, _ := l.LeafHashAt(res.Seq); got != res.Hash {
+					t.Fatalf("result hash %s, stored leaf %s", Hex(res.Hash), Hex(got))
+				}
+			}
+		})
+	}
+	if h := l.Head(); h.Size != 2 {
+		t.Fatalf("Head().Size = %d, want 2: only accepted records become entries", h.Size)
+	}
+}
+
+// reorder re-encodes a record with its top-level members in reverse order
+// and extra spaces, to show that duplicates compare content, not bytes.
+func reorder(b []byte) string {
+	r, err := ParseRecord(b)
+	if err != nil {
+		panic(err)
+	}
+	keys := make([]string, 0)
+	for k := range r.Fields() {
+		keys = append(keys, k)
+	}
+	var sb strings.Builder
+	sb.WriteString("{ ")
+	for i := len(keys) - 1; i >= 0; i-- {
+		v, _ := canonicalJSON(r.Fields()[keys[i]])
+		fmt.Fprintf(&sb, "%q : %s", keys[i], v)
+		if i > 0 {
+			sb.WriteString(" , ")
+		}
+	}
+	sb.WriteString(" }")
+	return sb.String()
+}
+
+func TestBatchMixedAndDuplicateAfterReopen(t *testing.T) {
+	cfg := testConfig(t, nil)
+	l, err := Create(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := mustAppend(t, l, rec(1, 7), []byte(`{broken`), rec(2, 7), rec(1, 7), rec(3, -1))
+	want := []Status{Accepted, Invalid, Accepted, Duplicate, Accepted}
+	for i, r := range res {
+		if r.Status != want[i] {
+			t.Fatalf("result %d = %v, want %v", i, r.Status, want[i])
+		}
+	}
+	if res[2].CaseSeq != 2 || res[3].Seq != res[0].Seq {
+		t.Fatalf("case_seq %d (want 2), duplicate seq %d (want %d)", res[2].CaseSeq, res[3].Seq, res[0].Seq)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(Config{Dir: cfg.Dir, Signer: testSigner})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer l.Close()
+	res = mustAppend(t, l, rec(2, 7), rec(4, 7))
+	if res[0].Status != Duplicate || res[0].Seq != 1 {
+		t.Fatalf("duplicate after reopen = %v seq %d, want duplicate seq 1", res[0].Status, res[0].Seq)
+	}
+	if res[1].Status != Accepted || res[1].CaseSeq != 3 {
+		t.Fatalf("after reopen = %v case_seq %d, want accepted case_seq 3", res[1].Status, res[1].CaseSeq)
+	}
+	e, _ := l.EntryAt(res[1].Seq)
+	d, err := DecodeEntry(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prevCase, _ := l.LeafHashAt(1)
+	if d.CasePrev != prevCase {
+		t.Fatalf("case_prev = %s, want leaf hash of seq 1 %s", Hex(d.CasePrev), Hex(prevCase))
+	}
+	if _, err := l.Verify(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConcurrentAppends(t *testing.T) {
+	l := newTestLedger(t, testConfig(t, nil))
+	const workers, per = 16, 50
+	var wg sync.WaitGroup
+	seen := make([][]Result, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				res, err := l.Append(context.Background(), [][]byte{rec(w*per+i, (w*per+i)%5)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				seen[w] = append(seen[w], res[0])
+			}
+		}()
+	}
+	wg.Wait()
+	got := map[uint64]bool{}
+	for _, rs := range seen {
+		for _, r := range rs {
+			if r.Status != Accepted || got[r.Seq] {
+				t.Fatalf("result %+v: want a fresh accepted seq", r)
+			}
+			got[r.Seq] = true
+		}
+	}
+	if h := l.Head(); h.Size != workers*per || len(got) != workers*per {
+		t.Fatalf("size %d, distinct seqs %d, want %d", h.Size, len(got), workers*per)
+	}
+	// Every case chain is dense: 5 cases, 160 entries each.
+	for c := range 5 {
+		n := 0
+		for cs := range l.CaseSeqs(caseUUID(c), 1) {
+			n++
+			if cs != uint64(n) {
+				t.Fatalf("case %d: case_seq %d at position %d", c, cs, n)
+			}
+		}
+		if n != workers*per/5 {
+			t.Fatalf("case %d has %d entries, want %d", c, n, workers*per/5)
+		}
+	}
+}
+
+func TestCreateAndOpenAreSeparate(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(Config{Dir: filepath.Join(dir, "missing"), Signer: testSigner}); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("Open(missing) = %v, want ErrNotExist", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Config{Dir: filepath.Join(dir, "empty"), Signer: testSigner}); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("Open(empty) = %v, want ErrNotExist", err)
+	}
+	cfg := Config{Dir: filepath.Join(dir, "l"), Origin: testOrigin, Signer: testSigner}
+	l, err := Create(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if _, err := Create(cfg); !errors.Is(err, ErrExists) {
+		t.Fatalf("Create over an existing ledger = %v, want ErrExists", err)
+	}
+	other, _ := NewSigner(mustKey(t, testOrigin))
+	if _, err := Open(Config{Dir: cfg.Dir, Signer: other}); err == nil {
+		t.Fatal("Open with a different signing key succeeded")
+	}
+	if _, err := Open(Config{Dir: cfg.Dir, Signer: testSigner, Origin: "liuhen.test/other"}); err == nil {
+		t.Fatal("Open with a different origin succeeded")
+	}
+}
+
+func mustKey(t testing.TB, origin string) string {
+	skey, _, err := GenerateKey(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return skey
+}
+
+func TestKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	skey := mustKey(t, testOrigin)
+	p := filepath.Join(dir, "log.key")
+	if err := WriteKeyFile(p, skey); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteKeyFile(p, skey); err == nil {
+		t.Fatal("WriteKeyFile overwrote an existing key")
+	}
+	s, err := LoadSigner(p)
+	if err != nil {
+		t.Fatalf("LoadSigner(0600) = %v", err)
+	}
+	vkey, _ := VerifierKey(skey)
+	if s.VKey != vkey || !strings.HasPrefix(vkey, testOrigin+"+") {
+		t.Fatalf("VKey = %q, want %q", s.VKey, vkey)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSigner(p); !errors.Is(err, ErrKeyPermissions) {
+		t.Fatalf("LoadSigner(0644) = %v, want ErrKeyPermissions", err)
+	}
+}
+
+func TestCheckpointsKeptAndConsistent(t *testing.T) {
+	l := newTestLedger(t, testConfig(t, nil))
+	var sizes []uint64
+	for i := range 5 {
+		mustAppend(t, l, rec(i, 1))
+		cp, err := l.CheckpointCovering(context.Background(), uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, cp.Size)
+	}
+	for _, s := range sizes {
+		cp, err := l.CheckpointAt(s)
+		if err != nil {
+			t.Fatalf("CheckpointAt(%d): %v", s, err)
+		}
+		root, _ := l.RootAt(s)
+		if cp.Root != root {
+			t.Fatalf("checkpoint %d root %s, tree says %s", s, Hex(cp.Root), Hex(root))
+		}
+		if _, err := OpenCheckpoint(cp.Note, testOrigin, l.Verifier()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func caseUUID(c int) [16]byte {
+	r, err := ParseRecord(rec(0, c))
+	if err != nil {
+		panic(err)
+	}
+	return r.CaseID
+}

@@ -1,0 +1,178 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// tamperLedger returns a ledger of n entries over 3 cases and some without a
+// case, closed and reopened so that everything is on disk.
+func tamperLedger(t *testing.T, n int) (*Ledger, Config) {
+	t.Helper()
+	cfg := testConfig(t, nil)
+	l, err := Create(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i += 10 {
+		var batch [][]byte
+		for j := i; j < min(i+10, n); j++ {
+			c := j % 4
+			if c == 3 {
+				c = -1
+			}
+			batch = append(batch, rec(j, c))
+		}
+		mustAppend(t, l, batch...)
+	}
+	t.Cleanup(func() { closeQuietly(l) })
+	return l, cfg
+}
+
+func wantCorruptAt(t *testing.T, err error, seq uint64) {
+	t.Helper()
+	var ce *ChainError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("got %v, want a *ChainError at seq %d", err, seq)
+	}
+	if ce.Seq != seq {
+		t.Fatalf("got %v (seq %d), want seq %d", err, ce.Seq, seq)
+	}
+}
+
+func TestTamperDetected(t *testing.T) {
+	const n = 100
+	for _, k := range []uint64{0, 1, 37, 64, n - 2} {
+		t.Run(fmt.Sprintf("flip a byte of %d", k), func(t *testing.T) {
+			l, _ := tamperLedger(t, n)
+			for _, off := range []int{10, 200} { // in the ledger's members and in the record's
+				b, _ := l.EntryAt(k)
+				b[off] ^= 0x01
+				set(t, l, seqKey(prefixEntry, k), b)
+				_, err := l.Verify(context.Background())
+				wantCorruptAt(t, err, k)
+				b[off] ^= 0x01
+				set(t, l, seqKey(prefixEntry, k), b)
+			}
+		})
+		t.Run(fmt.Sprintf("delete %d", k), func(t *testing.T) {
+			l, _ := tamperLedger(t, n)
+			del(t, l, seqKey(prefixEntry, k))
+			_, err := l.Verify(context.Background())
+			wantCorruptAt(t, err, k)
+		})
+		t.Run(fmt.Sprintf("swap %d and %d", k, k+1), func(t *testing.T) {
+			l, _ := tamperLedger(t, n)
+			a, _ := l.EntryAt(k)
+			b, _ := l.EntryAt(k + 1)
+			set(t, l, seqKey(prefixEntry, k), b)
+			set(t, l, seqKey(prefixEntry, k+1), a)
+			_, err := l.Verify(context.Background())
+			wantCorruptAt(t, err, k)
+		})
+		t.Run(fmt.Sprintf("truncate tree hashes from %d", k), func(t *testing.T) {
+			l, _ := tamperLedger(t, n)
+			from := uint64(tlog.StoredHashIndex(0, int64(k)))
+			if err := l.db.DeleteRange(seqKey(prefixHash, from), []byte{prefixHash + 1}, pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+			_, err := l.Verify(context.Background())
+			wantCorruptAt(t, err, k)
+		})
+		t.Run(fmt.Sprintf("change a tree hash of %d", k), func(t *testing.T) {
+			l, _ := tamperLedger(t, n)
+			idx := seqKey(prefixHash, uint64(tlog.StoredHashIndex(0, int64(k))))
+			set(t, l, idx, bytes.Repeat([]byte{7}, 32))
+			_, err := l.Verify(context.Background())
+			wantCorruptAt(t, err, k)
+		})
+		t.Run(fmt.Sprintf("drop the id index row of %d", k), func(t *testing.T) {
+			l, _ := tamperLedger(t, n)
+			e, _ := l.EntryAt(k)
+			d, _ := DecodeEntry(e)
+			del(t, l, idKey(d.ID))
+			_, err := l.Verify(context.Background())
+			wantCorruptAt(t, err, k)
+		})
+		t.Run(fmt.Sprintf("drop the device index row of %d", k), func(t *testing.T) {
+			l, _ := tamperLedger(t, n)
+			e, _ := l.EntryAt(k)
+			d, _ := DecodeEntry(e)
+			del(t, l, deviceKey(d.DeviceID, k))
+			_, err := l.Verify(context.Background())
+			wantCorruptAt(t, err, k)
+		})
+	}
+	t.Run("an extra case index row", func(t *testing.T) {
+		l, _ := tamperLedger(t, n)
+		v := append(seqKey(0, 5)[1:], make([]byte, 32)...)
+		set(t, l, caseKey(caseUUID(1), 999), v)
+		_, err := l.Verify(context.Background())
+		wantCorruptAt(t, err, 5)
+	})
+}
+
+// TestOpenRefusesDamage closes a ledger, damages it and reopens it: Open
+// reconciles the head and refuses to start, naming the seq.
+func TestOpenRefusesDamage(t *testing.T) {
+	const n = 50
+	cases := []struct {
+		name   string
+		damage func(db *pebble.DB) error
+		seq    uint64
+	}{
+		{"last entry changed", func(db *pebble.DB) error {
+			return db.Set(seqKey(prefixEntry, n-1), []byte(`{"v":1}`), pebble.Sync)
+		}, n - 1},
+		{"last entry missing", func(db *pebble.DB) error {
+			return db.Delete(seqKey(prefixEntry, n-1), pebble.Sync)
+		}, n - 1},
+		{"entry beyond the head", func(db *pebble.DB) error {
+			return db.Set(seqKey(prefixEntry, n), []byte(`{}`), pebble.Sync)
+		}, n},
+		{"tree hashes truncated", func(db *pebble.DB) error {
+			return db.Delete(seqKey(prefixHash, uint64(tlog.StoredHashCount(n)-1)), pebble.Sync)
+		}, n - 1},
+		{"tree root changed", func(db *pebble.DB) error {
+			return db.Set(seqKey(prefixHash, uint64(tlog.StoredHashIndex(0, n-1))), bytes.Repeat([]byte{1}, 32), pebble.Sync)
+		}, n - 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l, cfg := tamperLedger(t, n)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db, err := pebble.Open(cfg.Dir, &pebble.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.damage(db); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			_, err = Open(cfg)
+			wantCorruptAt(t, err, tc.seq)
+		})
+	}
+}
+
+func set(t *testing.T, l *Ledger, k, v []byte) {
+	t.Helper()
+	if err := l.db.Set(k, v, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func del(t *testing.T, l *Ledger, k []byte) {
+	t.Helper()
+	if err := l.db.Delete(k, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+}
