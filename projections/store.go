@@ -498,7 +498,9 @@ func Drop(dir, store string) error {
 	return os.RemoveAll(filepath.Join(dir, store))
 }
 
-type quietLogger struct{ l interface{ Info(string, ...any) } }
+type quietLogger struct {
+	l interface{ Info(string, ...any) }
+}
 
 func (q quietLogger) Infof(format string, args ...any) {}
 func (q quietLogger) Errorf(format string, args ...any) {

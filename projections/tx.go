@@ -212,4 +212,3 @@ func sizeOf(r pebble.Reader) (uint64, error) {
 	}
 	return seq + 1, nil
 }
-

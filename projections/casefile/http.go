@@ -266,4 +266,3 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	p.AsOf.Time = h.cfg.Now()
 	projections.WriteJSON(w, p)
 }
-
