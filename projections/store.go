@@ -31,10 +31,11 @@ type Store struct {
 	rebuild chan struct{} // Rebuild requests, to the Run goroutine
 
 	mu       sync.RWMutex
-	cur      *build   // the serving build; guarded by mu
-	next     *build   // the build in progress, nil if none; guarded by mu
-	curCons  Consumer // consumer of cur while Run runs; guarded by mu
-	nextCons Consumer // consumer of next while Run runs; guarded by mu
+	cur      *build        // the serving build; guarded by mu
+	next     *build        // the build in progress, nil if none; guarded by mu
+	curCons  Consumer      // consumer of cur while Run runs; guarded by mu
+	nextCons Consumer      // consumer of next while Run runs; guarded by mu
+	changed  chan struct{} // closed when curCons changes; guarded by mu
 }
 
 type build struct {
@@ -59,6 +60,7 @@ func openStore(rt *Runtime, name string, projs []Projection) (*Store, error) {
 		want:    map[string]int{},
 		dir:     filepath.Join(rt.cfg.Dir, name),
 		rebuild: make(chan struct{}, 1),
+		changed: make(chan struct{}),
 	}
 	for _, p := range projs {
 		s.want[p.Name()] = p.Version()
@@ -379,9 +381,14 @@ func (s *Store) Run(ctx context.Context) error {
 		return nil
 	}
 	s.mu.Lock()
-	s.curCons = cur.c
+	s.setCurCons(cur.c)
 	pending := s.next
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.setCurCons(nil)
+		s.mu.Unlock()
+	}()
 	if pending != nil {
 		if err := startNext(pending); err != nil {
 			return err
@@ -453,7 +460,8 @@ func (s *Store) swap(nb *build, c Consumer) error {
 	}
 	s.mu.Lock()
 	old := s.cur
-	s.cur, s.curCons = nb, c
+	s.cur = nb
+	s.setCurCons(c)
 	s.next, s.nextCons = nil, nil
 	s.mu.Unlock()
 	s.rt.cfg.Logger.Info("projections: swapped in new build", "store", s.name, "build", nb.name, "old", old.name)
@@ -526,4 +534,52 @@ func PrefixEnd(p []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// setCurCons sets the serving consumer and wakes Wait. s.mu must be held.
+func (s *Store) setCurCons(c Consumer) {
+	s.curCons = c
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Wait returns once the serving build reflects at least size ledger
+// entries, or when ctx is done. It follows swaps; Run must be running for
+// it to make progress.
+func (s *Store) Wait(ctx context.Context, size uint64) error {
+	for {
+		sn, err := s.Snapshot()
+		if err != nil {
+			return err
+		}
+		n := sn.Size
+		sn.Close()
+		if n >= size {
+			return nil
+		}
+		s.mu.RLock()
+		c, ch := s.curCons, s.changed
+		s.mu.RUnlock()
+		if c == nil {
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-ch:
+				cancel()
+			case <-cctx.Done():
+			}
+		}()
+		err = c.Caught(cctx, size)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
 }
