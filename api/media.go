@@ -124,9 +124,6 @@ func (s *Server) patchMedia(w http.ResponseWriter, r *http.Request, _ *Token) er
 			Detail: "this upload was started with Upload-Length " + strconv.FormatInt(declared, 10)}
 	}
 	if !exists {
-		if err := s.media.startPartial(sha, length); err != nil {
-			return err
-		}
 		declared = length
 	}
 	if offset != have {
@@ -136,6 +133,11 @@ func (s *Server) patchMedia(w http.ResponseWriter, r *http.Request, _ *Token) er
 	}
 	if r.ContentLength > declared-offset {
 		return &Problem{Code: CodeSizeMismatch, Field: "Content-Length", Detail: "the body goes past Upload-Length"}
+	}
+	if !exists {
+		if err := s.media.startPartial(sha, length); err != nil {
+			return err
+		}
 	}
 	now, cerr := s.media.appendPartial(sha, offset, declared, s.progressReader(w, r.Body))
 	s.metrics.mediaBytes.Add(float64(now - offset))

@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -32,7 +34,7 @@ var errUsage = errors.New("usage")
 
 type serveOptions struct {
 	data, addr, origin, tlsCert, tlsKey, keyFile string
-	logLevel, logFormat                          string
+	logLevel, logFormat, pprofAddr               string
 	shutdownTimeout                              time.Duration
 	api                                          api.Config // limits only; the rest is filled by serve
 }
@@ -64,6 +66,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.DurationVar(&o.api.RequestTimeout, "request-timeout", 60*time.Second, "time to read a request body and write an answer (media transfers excepted)")
 	fs.DurationVar(&o.api.MediaIdleTimeout, "media-idle-timeout", 60*time.Second, "a media transfer making no progress this long is dropped")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT or SIGTERM, how long to wait for requests in flight")
+	fs.StringVar(&o.pprofAddr, "pprof", "", "if set, serve net/http/pprof on this `address` (keep it on loopback)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.Usage = func() {
@@ -179,6 +182,9 @@ func serve(ctx context.Context, o *serveOptions, stdout io.Writer, log *slog.Log
 	log.Info("listening", "url", scheme+"://"+ln.Addr().String(), "origin", l.Origin(), "size", l.Head().Size)
 	fmt.Fprintf(stdout, "liuhen: serving %s://%s\n", scheme, ln.Addr())
 
+	if o.pprofAddr != "" {
+		go servePprof(o.pprofAddr, log)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	select {
@@ -370,4 +376,18 @@ func writeSecret(path, secret string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// servePprof serves the runtime profiles on their own listener, never on the
+// API's.
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("pprof", "url", "http://"+addr+"/debug/pprof/")
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		log.Warn("pprof", "err", err)
+	}
 }

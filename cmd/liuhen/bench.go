@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+func init() {
+	commands["bench"] = command{"drive a running server with simulated devices and report events/s and latency", runBench}
+}
+
+type benchOptions struct {
+	url, adminToken string
+	devices, batch  int
+	duration        time.Duration
+	warmup          time.Duration
+	ndjson          bool
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o := &benchOptions{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "base `URL` of a running liuhen serve")
+	fs.StringVar(&o.adminToken, "admin-token", "./data/admin.token", "`file` holding an admin token, used to create (and afterwards revoke) one device token per simulated device")
+	fs.IntVar(&o.devices, "devices", 64, "concurrent simulated devices, each with its own connection and token")
+	fs.IntVar(&o.batch, "batch", 1, "records per POST /v1/events (1 sends a single JSON object)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to measure")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "how long to send before measuring")
+	fs.BoolVar(&o.ndjson, "ndjson", false, "send batches as application/x-ndjson instead of a JSON array")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: liuhen bench [flags]
+
+Drive a running server over HTTP with N concurrent simulated devices. Each
+device walks through realistic cases from the event catalogue
+(case.registered, case.opened, inspection.recorded, evidence.collected,
+recording.made, notice.served, decision.made, document.served,
+payment.received, case.closed), with increasing device.seq, and posts them
+one at a time or in batches, waiting for each answer before the next.
+Reports events/s and request latency percentiles (p50, p90, p99, max).
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return errUsage
+	}
+	if o.devices < 1 || o.batch < 1 || o.duration <= 0 {
+		return errors.New("-devices, -batch and -duration must be positive")
+	}
+	b, err := os.ReadFile(o.adminToken)
+	if err != nil {
+		return err
+	}
+	return bench(ctx, o, strings.TrimSpace(string(b)), stdout)
+}
+
+type benchDevice struct {
+	id, token, tokenID string
+	seq                int64
+	gen                caseGen
+	lat                []time.Duration // measured requests only
+	events, errs       int
+}
+
+func bench(ctx context.Context, o *benchOptions, admin string, stdout io.Writer) error {
+	tr := &http.Transport{MaxIdleConns: o.devices * 2, MaxIdleConnsPerHost: o.devices * 2, DisableCompression: true}
+	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	defer tr.CloseIdleConnections()
+	base := strings.TrimSuffix(o.url, "/")
+	run := strconv.FormatInt(time.Now().Unix(), 36)
+
+	devs := make([]*benchDevice, o.devices)
+	defer func() {
+		for _, d := range devs {
+			if d != nil && d.tokenID != "" {
+				req, _ := http.NewRequest("DELETE", base+"/v1/admin/tokens/"+d.tokenID, nil)
+				req.Header.Set("Authorization", "Bearer "+admin)
+				if resp, err := client.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}
+	}()
+	for i := range devs {
+		d := &benchDevice{id: fmt.Sprintf("BENCH-%s-%04d", run, i)}
+		body, _ := json.Marshal(map[string]string{"role": "device", "device_id": d.id, "name": "liuhen bench " + d.id})
+		req, _ := http.NewRequest("POST", base+"/v1/admin/tokens", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		var tok struct{ ID, Token string }
+		err = json.NewDecoder(resp.Body).Decode(&tok)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("creating a device token: %s %v", resp.Status, err)
+		}
+		d.token, d.tokenID = tok.Token, tok.ID
+		d.gen = caseGen{device: d.id, officerA: fmt.Sprintf("O-%04d", 2*i), officerB: fmt.Sprintf("O-%04d", 2*i+1)}
+		devs[i] = d
+	}
+
+	var measuring atomic.Bool
+	start := time.Now()
+	measureFrom := start.Add(o.warmup)
+	end := measureFrom.Add(o.duration)
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[string]
+	for _, d := range devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf bytes.Buffer
+			for ctx.Err() == nil {
+				now := time.Now()
+				if now.After(end) {
+					return
+				}
+				buf.Reset()
+				ct := "application/json"
+				switch {
+				case o.batch == 1:
+					d.gen.next(&buf, &d.seq)
+				case o.ndjson:
+					ct = "application/x-ndjson"
+					for range o.batch {
+						d.gen.next(&buf, &d.seq)
+						buf.WriteByte('\n')
+					}
+				default:
+					buf.WriteByte('[')
+					for k := range o.batch {
+						if k > 0 {
+							buf.WriteByte(',')
+						}
+						d.gen.next(&buf, &d.seq)
+					}
+					buf.WriteByte(']')
+				}
+				req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/events", bytes.NewReader(buf.Bytes()))
+				req.Header.Set("Authorization", "Bearer "+d.token)
+				req.Header.Set("Content-Type", ct)
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				var accepted int
+				if err == nil {
+					accepted, err = countAccepted(resp)
+				}
+				lat := time.Since(t0)
+				if !t0.Before(measureFrom) {
+					measuring.Store(true)
+					d.lat = append(d.lat, lat)
+					d.events += accepted
+					if err != nil {
+						d.errs++
+					}
+				}
+				if err != nil {
+					s := err.Error()
+					firstErr.CompareAndSwap(nil, &s)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := min(time.Since(measureFrom), o.duration)
+	if !measuring.Load() {
+		return errors.New("nothing was measured; raise -duration")
+	}
+
+	var lat []time.Duration
+	var events, errs int
+	for _, d := range devs {
+		lat = append(lat, d.lat...)
+		events += d.events
+		errs += d.errs
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	fmt.Fprintf(stdout, "liuhen bench: %d devices, %d records/request, %s measured after %s warm-up\n",
+		o.devices, o.batch, o.duration, o.warmup)
+	fmt.Fprintf(stdout, "  requests   %d (%.0f/s), errors %d\n", len(lat), float64(len(lat))/elapsed.Seconds(), errs)
+	fmt.Fprintf(stdout, "  events     %d accepted, %.0f events/s\n", events, float64(events)/elapsed.Seconds())
+	fmt.Fprintf(stdout, "  latency    p50 %s  p90 %s  p99 %s  max %s\n",
+		round(pct(.50)), round(pct(.90)), round(pct(.99)), round(lat[len(lat)-1]))
+	if p := firstErr.Load(); p != nil {
+		fmt.Fprintf(stdout, "  first error: %s\n", *p)
+	}
+	return nil
+}
+
+func round(d time.Duration) time.Duration {
+	if d > time.Millisecond {
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
+
+// countAccepted reads an answer of POST /v1/events and counts the records
+// accepted; anything but 200 with every record accepted is an error.
+func countAccepted(resp *http.Response) (int, error) {
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	n := bytes.Count(b, []byte(`"status":"accepted"`))
+	if m := bytes.Count(b, []byte(`"status":`)); m != n {
+		return n, fmt.Errorf("%d of %d records not accepted: %.300s", m-n, m, b)
+	}
+	return n, nil
+}
+
+// caseGen produces one device's records: a sequence of realistic cases, each
+// a walk through the general procedure, interleaved with recordings.
+type caseGen struct {
+	device, officerA, officerB string
+	caseID                     string
+	step, cases                int
+}
+
+var benchSteps = []string{"case.registered", "recording.made", "case.opened", "inspection.recorded", "evidence.collected",
+	"notice.served", "decision.made", "document.served", "payment.received", "case.closed"}
+
+func (g *caseGen) next(buf *bytes.Buffer, seq *int64) {
+	typ := benchSteps[g.step]
+	if g.step == 0 {
+		g.caseID = uuid.Must(uuid.NewV7()).String()
+		g.cases++
+	}
+	g.step = (g.step + 1) % len(benchSteps)
+	now := time.Now().Add(-time.Minute)
+	at := now.Format(time.RFC3339)
+	*seq++
+	fmt.Fprintf(buf, `{"id":%q,"type":%q,`, uuid.Must(uuid.NewV7()).String(), typ)
+	if typ != "recording.made" {
+		fmt.Fprintf(buf, `"case_id":%q,`, g.caseID)
+	}
+	fmt.Fprintf(buf, `"occurred_at":%q,"device":{"id":%q,"seq":%d},`, at, g.device, *seq)
+	fmt.Fprintf(buf, `"officers":[{"id":%q,"cert_no":"1405002019%s","name":"王某"},{"id":%q,"cert_no":"1405002019%s","name":"李某"}],`,
+		g.officerA, g.officerA[2:], g.officerB, g.officerB[2:])
+	docNo := fmt.Sprintf("晋市城管罚字〔2026〕第%d号", g.cases)
+	switch typ {
+	case "case.registered":
+		buf.WriteString(`"data":{"source":"patrol","summary":"巡查发现占道经营","location":{"lat":35.49,"lon":112.85}}`)
+	case "recording.made":
+		h := sha256.Sum256([]byte(g.caseID + g.device + strconv.FormatInt(*seq, 10)))
+		fmt.Fprintf(buf, `"data":{"started_at":%q,"ended_at":%q,"interruptions":[]},"media":[{"sha256":%q,"size":104857600,"content_type":"video/mp4"}]`,
+			now.Add(-15*time.Minute).Format(time.RFC3339), at, hex.EncodeToString(h[:]))
+	case "case.opened":
+		fmt.Fprintf(buf, `"data":{"case_number":"晋市城管立字〔2026〕第%d号","procedure":"general","category":"street_vending","parties":[{"kind":"person","name":"张某"}],"approved_by":"O-0001"}`, g.cases)
+	case "inspection.recorded":
+		buf.WriteString(`"data":{"findings":"当事人在人行道上摆摊经营水果，占用人行道约6平方米"}`)
+	case "evidence.collected":
+		buf.WriteString(`"data":{"kind":"photo","description":"现场照片3张"}`)
+	case "notice.served":
+		buf.WriteString(`"data":{"intended":{"penalties":["fine"],"fine_fen":20000},"hearing_right":false,"method":"direct"}`)
+	case "decision.made":
+		fmt.Fprintf(buf, `"data":{"outcome":"penalty","penalties":["fine"],"fine_fen":20000,"legal_basis":["《城市市容和环境卫生管理条例》第三十六条"],"document_no":%q,"major":false}`, docNo)
+	case "document.served":
+		buf.WriteString(`"data":{"document":"decision","method":"direct","recipient":"张某"}`)
+	case "payment.received":
+		fmt.Fprintf(buf, `"data":{"amount_fen":20000,"receipt_no":"R%d"}`, *seq)
+	case "case.closed":
+		buf.WriteString(`"data":{"reason":"执行完毕"}`)
+	}
+	buf.WriteByte('}')
+}
