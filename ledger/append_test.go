@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -30,7 +31,9 @@ func TestAppendResults(t *testing.T) {
 		{"duplicate, other key order and spacing", []byte(reorder(rec(1, 1))), Duplicate, 0, ""},
 		{"conflict", conflicting, Conflict, 0, ""},
 		{"bad uuid", []byte(`{"id":"nope","type":"inspection.recorded","occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"D"}}`), Invalid, 0, CodeInvalidField},
-		{"uppercase uuid", bytes.ToUpper(rec(9, -1)[:60]), Invalid, 0, CodeMalformedJSON},
+		{"uppercase uuid", []byte(`{"id":"0193F0A2-7C1E-7B3A-9D55-000000000009","type":"a.b","occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"D"}}`), Invalid, 0, CodeInvalidField},
+		{"duplicate member name", []byte(`{"id":"0193f0a2-7c1e-7b3a-9d55-000000000011","id":"0193f0a2-7c1e-7b3a-9d55-000000000012","type":"a.b","occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"D"}}`), Invalid, 0, CodeMalformedJSON},
+		{"integer beyond 2^53", []byte(`{"id":"0193f0a2-7c1e-7b3a-9d55-000000000013","type":"a.b","occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"D"},"data":{"fine_fen":9007199254740993}}`), Invalid, 0, CodeInvalidField},
 		{"missing type", []byte(`{"id":"0193f0a2-7c1e-7b3a-9d55-000000000003","occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"D"}}`), Invalid, 0, CodeMissingField},
 		{"occurred_at without offset", []byte(`{"id":"0193f0a2-7c1e-7b3a-9d55-000000000004","type":"inspection.recorded","occurred_at":"2020-05-12T09:31:02","device":{"id":"D"}}`), Invalid, 0, CodeInvalidField},
 		{"over 64 KiB", []byte(big), Invalid, 0, CodeTooLarge},
@@ -88,7 +91,7 @@ func reorder(b []byte) string {
 	var sb strings.Builder
 	sb.WriteString("{ ")
 	for i := len(keys) - 1; i >= 0; i-- {
-		v, _ := canonicalJSON(r.Fields()[keys[i]])
+		v, _ := json.Marshal(r.Fields()[keys[i]])
 		fmt.Fprintf(&sb, "%q : %s", keys[i], v)
 		if i > 0 {
 			sb.WriteString(" , ")

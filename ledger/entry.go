@@ -2,12 +2,14 @@ package ledger
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -68,118 +70,127 @@ func encodeEntry(dst []byte, seq uint64, recordedAt time.Time, prev Hash, caseSe
 	return append(dst, canonicalRecord[1:]...) // the record's members and its closing brace
 }
 
-// header is the part of an entry that verification needs, decoded without
-// building a map of the whole entry.
-type header struct {
-	V          *int             `json:"v"`
-	Seq        *uint64          `json:"seq"`
-	RecordedAt string           `json:"recorded_at"`
-	Prev       string           `json:"prev"`
-	CaseSeq    *uint64          `json:"case_seq"`
-	CasePrev   string           `json:"case_prev"`
-	ID         string           `json:"id"`
-	Type       string           `json:"type"`
-	CaseID     string           `json:"case_id"`
-	Device     *json.RawMessage `json:"device"`
-}
-
 // DecodeEntry parses stored entry bytes strictly: the ledger's members must
-// be well formed and the whole entry must be exactly the canonical encoding
-// the ledger writes, so that what decodes re-encodes to the same bytes. The
-// returned Entry keeps a reference to b.
+// be well formed and come first in their fixed order, and the record members
+// must be exactly the canonical form of a valid record, so that what decodes
+// re-encodes to the same bytes. The returned Entry keeps a reference to b.
 func DecodeEntry(b []byte) (*Entry, error) {
-	rec, e, err := decodeEntryFields(b)
+	e, err := fastHeader(b)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ledger: entry: %v", err)
 	}
-	want := encodeEntry(make([]byte, 0, len(b)), e.Seq, e.RecordedAt, e.Prev, e.CaseSeq, e.CasePrev, rec.canonical)
-	if !bytes.Equal(want, b) {
-		return nil, fmt.Errorf("ledger: entry %d is not in canonical form", e.Seq)
+	prefix := encodeEntry(make([]byte, 0, 256), e.Seq, e.RecordedAt, e.Prev, e.CaseSeq, e.CasePrev, []byte("{}"))
+	prefix = prefix[:len(prefix)-1] // up to and including the comma before the record's members
+	if !bytes.HasPrefix(b, prefix) || len(b) <= len(prefix) {
+		return nil, fmt.Errorf("ledger: entry %d: the ledger's members are not first, in order, in canonical form", e.Seq)
+	}
+	rec := append([]byte{'{'}, b[len(prefix):]...)
+	r, err := ParseRecord(rec)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: entry %d: record: %v", e.Seq, err)
+	}
+	if !bytes.Equal(r.canonical, rec) {
+		return nil, fmt.Errorf("ledger: entry %d: the record members are not in canonical form", e.Seq)
+	}
+	if r.HasCase() != (e.CaseSeq > 0) {
+		return nil, fmt.Errorf("ledger: entry %d: case_seq must be present exactly when case_id is", e.Seq)
 	}
 	return e, nil
 }
 
-func decodeEntryFields(b []byte) (*Record, *Entry, error) {
+// recordDigest returns SHA-256 of the canonical record inside an entry,
+// assuming the entry is in canonical form (the id index stores it). ok is
+// false if the ledger's members are not where the format puts them.
+func recordDigest(e *Entry) (d [32]byte, ok bool) {
+	prefix := encodeEntry(make([]byte, 0, 256), e.Seq, e.RecordedAt, e.Prev, e.CaseSeq, e.CasePrev, []byte("{}"))
+	prefix = prefix[:len(prefix)-1]
+	if !bytes.HasPrefix(e.Bytes, prefix) {
+		return d, false
+	}
+	h := sha256.New()
+	h.Write([]byte{'{'})
+	h.Write(e.Bytes[len(prefix):])
+	h.Sum(d[:0])
+	return d, true
+}
+
+// fastHeader decodes what verification needs, in one pass, without checking
+// that the entry is in canonical form (DecodeEntry does that).
+func fastHeader(b []byte) (*Entry, error) {
+	var env envelope
 	if len(b) == 0 || b[0] != '{' {
-		return nil, nil, fmt.Errorf("ledger: entry is not a JSON object")
+		return nil, fmt.Errorf("entry is not a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, nil, fmt.Errorf("ledger: entry: %v", err)
+	if err := jsonv2.Unmarshal(b, &env); err != nil {
+		return nil, fmt.Errorf("entry is not valid JSON: %v", err)
 	}
-	if dec.More() {
-		return nil, nil, fmt.Errorf("ledger: entry: data after the closing brace")
+	if string(env.V) != "1" {
+		return nil, fmt.Errorf("entry format version %q, this build reads %d", env.V, FormatVersion)
 	}
-	var e Entry
-	v, err := uintMember(m, "v")
+	e := &Entry{Bytes: b, DeviceSeq: -1}
+	var err error
+	if e.Seq, err = strconv.ParseUint(string(env.Seq), 10, 64); err != nil {
+		return nil, fmt.Errorf("seq %q is not a non-negative integer", env.Seq)
+	}
+	ra, err := stringField(env.RecordedAt, "recorded_at", true)
 	if err != nil {
-		return nil, nil, err
-	}
-	if v != FormatVersion {
-		return nil, nil, fmt.Errorf("ledger: entry format version %d, this build reads %d", v, FormatVersion)
-	}
-	if e.Seq, err = uintMember(m, "seq"); err != nil {
-		return nil, nil, err
-	}
-	ra, ok := m["recorded_at"].(string)
-	if !ok {
-		return nil, nil, fmt.Errorf("ledger: entry %d: recorded_at missing", e.Seq)
+		return nil, err
 	}
 	if e.RecordedAt, err = time.Parse(RecordedAtLayout, ra); err != nil {
-		return nil, nil, fmt.Errorf("ledger: entry %d: recorded_at: %v", e.Seq, err)
+		return nil, fmt.Errorf("recorded_at: %v", err)
 	}
-	if e.Prev, err = hashMember(m, "prev"); err != nil {
-		return nil, nil, fmt.Errorf("ledger: entry %d: %v", e.Seq, err)
+	if e.Prev, err = hashValue(env.Prev, "prev"); err != nil {
+		return nil, err
 	}
-	_, hasCaseSeq := m["case_seq"]
-	if hasCaseSeq {
-		if e.CaseSeq, err = uintMember(m, "case_seq"); err != nil {
-			return nil, nil, err
+	if e.ID, err = uuidField(env.ID, "id", true); err != nil {
+		return nil, err
+	}
+	if e.Type, err = stringField(env.Type, "type", true); err != nil {
+		return nil, err
+	}
+	if e.CaseID, err = uuidField(env.CaseID, "case_id", false); err != nil {
+		return nil, err
+	}
+	if e.CaseID != uuid.Nil {
+		if e.CaseSeq, err = strconv.ParseUint(string(env.CaseSeq), 10, 64); err != nil || e.CaseSeq == 0 {
+			return nil, fmt.Errorf("case_seq %q is not a positive integer", env.CaseSeq)
 		}
-		if e.CaseSeq == 0 {
-			return nil, nil, fmt.Errorf("ledger: entry %d: case_seq is 1-based", e.Seq)
+		if e.CasePrev, err = hashValue(env.CasePrev, "case_prev"); err != nil {
+			return nil, err
 		}
-		if e.CasePrev, err = hashMember(m, "case_prev"); err != nil {
-			return nil, nil, fmt.Errorf("ledger: entry %d: %v", e.Seq, err)
+	} else if env.CaseSeq != nil || env.CasePrev != nil {
+		return nil, fmt.Errorf("case_seq or case_prev without case_id")
+	}
+	if env.Device != nil {
+		var d struct {
+			ID  jsontext.Value `json:"id"`
+			Seq jsontext.Value `json:"seq"`
 		}
-	} else if _, ok := m["case_prev"]; ok {
-		return nil, nil, fmt.Errorf("ledger: entry %d: case_prev without case_seq", e.Seq)
+		if err := jsonv2.Unmarshal(env.Device, &d); err != nil {
+			return nil, fmt.Errorf("device: %v", err)
+		}
+		if e.DeviceID, err = stringField(d.ID, "device.id", true); err != nil {
+			return nil, err
+		}
+		if d.Seq != nil {
+			if e.DeviceSeq, err = strconv.ParseInt(string(d.Seq), 10, 64); err != nil || e.DeviceSeq < 0 {
+				return nil, fmt.Errorf("device.seq %q is not a non-negative integer", d.Seq)
+			}
+		}
 	}
-	for _, k := range reservedFields {
-		delete(m, k)
-	}
-	rec, err := recordFromFields(m)
-	if err != nil {
-		return nil, nil, fmt.Errorf("ledger: entry %d: %v", e.Seq, err)
-	}
-	if rec.HasCase() != hasCaseSeq {
-		return nil, nil, fmt.Errorf("ledger: entry %d: case_seq must be present exactly when case_id is", e.Seq)
-	}
-	e.ID, e.Type, e.CaseID, e.DeviceID, e.DeviceSeq = rec.ID, rec.Type, rec.CaseID, rec.DeviceID, rec.DeviceSeq
-	e.Bytes = b
-	return rec, &e, nil
+	return e, nil
 }
 
-func uintMember(m map[string]any, k string) (uint64, error) {
-	n, ok := m[k].(json.Number)
-	if !ok {
-		return 0, fmt.Errorf("ledger: entry: %s missing or not a number", k)
-	}
-	u, err := strconv.ParseUint(n.String(), 10, 64)
+func hashValue(v jsontext.Value, k string) (Hash, error) {
+	s, err := stringField(v, k, true)
 	if err != nil {
-		return 0, fmt.Errorf("ledger: entry: %s: %v", k, err)
+		return Hash{}, err
 	}
-	return u, nil
-}
-
-func hashMember(m map[string]any, k string) (Hash, error) {
-	s, ok := m[k].(string)
-	if !ok {
-		return Hash{}, fmt.Errorf("%s missing or not a string", k)
+	h, err := parseHex(s)
+	if err != nil {
+		return Hash{}, fmt.Errorf("%s: %v", k, err)
 	}
-	return parseHex(s)
+	return h, nil
 }
 
 func parseHex(s string) (Hash, error) {
@@ -201,54 +212,3 @@ func ParseHash(s string) (Hash, error) { return parseHex(s) }
 
 // Hex returns h as 64 lowercase hex digits.
 func Hex(h Hash) string { return hex.EncodeToString(h[:]) }
-
-// fastHeader decodes only what verification needs. It is faster than
-// DecodeEntry and does not check canonical form.
-func fastHeader(b []byte) (*Entry, error) {
-	var h header
-	if err := json.Unmarshal(b, &h); err != nil {
-		return nil, fmt.Errorf("entry is not valid JSON: %v", err)
-	}
-	if h.V == nil || *h.V != FormatVersion || h.Seq == nil {
-		return nil, fmt.Errorf("entry has no valid v or seq")
-	}
-	e := &Entry{Seq: *h.Seq, Type: h.Type, Bytes: b, DeviceSeq: -1}
-	var err error
-	if e.RecordedAt, err = time.Parse(RecordedAtLayout, h.RecordedAt); err != nil {
-		return nil, fmt.Errorf("recorded_at: %v", err)
-	}
-	if e.Prev, err = parseHex(h.Prev); err != nil {
-		return nil, fmt.Errorf("prev: %v", err)
-	}
-	if e.ID, err = uuid.Parse(h.ID); err != nil {
-		return nil, fmt.Errorf("id: %v", err)
-	}
-	if h.CaseID != "" {
-		if e.CaseID, err = uuid.Parse(h.CaseID); err != nil {
-			return nil, fmt.Errorf("case_id: %v", err)
-		}
-		if h.CaseSeq == nil || *h.CaseSeq == 0 {
-			return nil, fmt.Errorf("case_seq missing for an entry with a case")
-		}
-		e.CaseSeq = *h.CaseSeq
-		if e.CasePrev, err = parseHex(h.CasePrev); err != nil {
-			return nil, fmt.Errorf("case_prev: %v", err)
-		}
-	} else if h.CaseSeq != nil || h.CasePrev != "" {
-		return nil, fmt.Errorf("case_seq or case_prev without case_id")
-	}
-	if h.Device != nil {
-		var d struct {
-			ID  string `json:"id"`
-			Seq *int64 `json:"seq"`
-		}
-		if err := json.Unmarshal(*h.Device, &d); err != nil {
-			return nil, fmt.Errorf("device: %v", err)
-		}
-		e.DeviceID = d.ID
-		if d.Seq != nil {
-			e.DeviceSeq = *d.Seq
-		}
-	}
-	return e, nil
-}

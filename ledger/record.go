@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
-	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 )
 
@@ -52,7 +54,7 @@ func invalid(code, field, format string, args ...any) *InvalidError {
 var reservedFields = [...]string{"v", "seq", "recorded_at", "prev", "case_seq", "case_prev"}
 
 // A Record is a parsed, envelope-checked record as a device submits it
-// (EVENTS.md §1). Records are immutable once parsed.
+// (EVENTS.md §1). Records are immutable once parsed and safe to share.
 type Record struct {
 	ID         uuid.UUID
 	Type       string
@@ -61,21 +63,33 @@ type Record struct {
 	DeviceID   string
 	DeviceSeq  int64 // -1 when the device sent no seq
 
-	fields    map[string]any // decoded with UseNumber; shared, do not modify
-	canonical []byte         // canonical JSON of the record
-	digest    [32]byte       // SHA-256 of canonical: the content compared for duplicates
+	canonical []byte   // RFC 8785 canonical JSON of the record
+	digest    [32]byte // SHA-256 of canonical: the content compared for duplicates
+
+	fieldsOnce sync.Once
+	fields     map[string]any
 }
 
 // HasCase reports whether the record belongs to a case.
 func (r *Record) HasCase() bool { return r.CaseID != uuid.Nil }
 
-// Fields returns the record as decoded JSON (objects as map[string]any,
-// numbers as json.Number). The caller must not modify it.
-func (r *Record) Fields() map[string]any { return r.fields }
+// Fields returns the record decoded as encoding/json does with UseNumber
+// (objects as map[string]any, numbers as json.Number), for validators such
+// as internal/catalog. It is decoded on first use. The caller must not
+// modify it.
+func (r *Record) Fields() map[string]any {
+	r.fieldsOnce.Do(func() {
+		dec := json.NewDecoder(bytes.NewReader(r.canonical))
+		dec.UseNumber()
+		_ = dec.Decode(&r.fields) // canonical is valid JSON: it cannot fail
+	})
+	return r.fields
+}
 
-// Canonical returns the canonical JSON encoding of the record: members sorted
-// by key at every level, no insignificant white space, numbers as submitted.
-// Two records are the same content exactly when their canonical forms are equal.
+// Canonical returns the record in RFC 8785 (JCS) canonical form: members
+// sorted, no insignificant white space, minimal string escapes, numbers in
+// their shortest IEEE 754 form. Two records are the same content exactly when
+// their canonical forms are equal.
 func (r *Record) Canonical() []byte { return r.canonical }
 
 // Digest returns SHA-256 of Canonical.
@@ -84,6 +98,10 @@ func (r *Record) Digest() [32]byte { return r.digest }
 // ParseRecord decodes and checks one record's envelope. The error, if any, is
 // an *InvalidError. Type-specific rules (the event catalogue) are not checked
 // here; the ledger stores any well-formed envelope.
+//
+// The record must be an I-JSON object (RFC 7493): valid UTF-8, no duplicate
+// member names, and numbers exactly representable as IEEE 754 doubles, so
+// that its RFC 8785 canonical form means exactly what was submitted.
 func ParseRecord(raw []byte) (*Record, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) > MaxRecordSize {
@@ -92,39 +110,67 @@ func ParseRecord(raw []byte) (*Record, error) {
 	if len(raw) == 0 {
 		return nil, invalid(CodeMalformedJSON, "", "empty record")
 	}
-	if !utf8.Valid(raw) {
-		return nil, invalid(CodeMalformedJSON, "", "record is not valid UTF-8")
-	}
 	if raw[0] != '{' {
 		return nil, invalid(CodeNotObject, "", "a record is a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
+	c := jsontext.Value(bytes.Clone(raw))
+	if err := c.Canonicalize(jsontext.CanonicalizeRawInts(false)); err != nil {
 		return nil, invalid(CodeMalformedJSON, "", "%v", err)
 	}
-	if dec.More() {
-		return nil, invalid(CodeMalformedJSON, "", "data after the record's closing brace")
+	// Integers beyond ±2^53 would change under RFC 8785; refuse them rather
+	// than store a different number.
+	exact := jsontext.Value(bytes.Clone(c))
+	if err := exact.Canonicalize(); err != nil || !bytes.Equal(exact, c) {
+		return nil, invalid(CodeInvalidField, "", "a number is not exactly representable as an IEEE 754 double (RFC 8785); send large integers as strings")
 	}
-	if _, err := dec.Token(); err == nil {
-		return nil, invalid(CodeMalformedJSON, "", "data after the record's closing brace")
-	}
-	return recordFromFields(m)
+	return recordFromCanonical(c)
 }
 
-func recordFromFields(m map[string]any) (*Record, error) {
-	for _, k := range reservedFields {
-		if _, ok := m[k]; ok {
-			return nil, invalid(CodeReservedField, k, "%q is added by the ledger and may not be submitted", k)
+// envelope holds the members the ledger reads, still encoded.
+type envelope struct {
+	ID         jsontext.Value `json:"id"`
+	Type       jsontext.Value `json:"type"`
+	CaseID     jsontext.Value `json:"case_id"`
+	OccurredAt jsontext.Value `json:"occurred_at"`
+	Device     jsontext.Value `json:"device"`
+
+	// The ledger's own members, present only in entries.
+	V          jsontext.Value `json:"v"`
+	Seq        jsontext.Value `json:"seq"`
+	RecordedAt jsontext.Value `json:"recorded_at"`
+	Prev       jsontext.Value `json:"prev"`
+	CaseSeq    jsontext.Value `json:"case_seq"`
+	CasePrev   jsontext.Value `json:"case_prev"`
+}
+
+func (e *envelope) reserved() string {
+	for _, f := range []struct {
+		name string
+		v    jsontext.Value
+	}{{"v", e.V}, {"seq", e.Seq}, {"recorded_at", e.RecordedAt}, {"prev", e.Prev}, {"case_seq", e.CaseSeq}, {"case_prev", e.CasePrev}} {
+		if f.v != nil {
+			return f.name
 		}
 	}
-	r := &Record{fields: m, DeviceSeq: -1}
+	return ""
+}
+
+// recordFromCanonical checks the envelope of a record already in canonical
+// form.
+func recordFromCanonical(c []byte) (*Record, error) {
+	var env envelope
+	if err := jsonv2.Unmarshal(c, &env); err != nil {
+		return nil, invalid(CodeMalformedJSON, "", "%v", err)
+	}
+	if k := env.reserved(); k != "" {
+		return nil, invalid(CodeReservedField, k, "%q is added by the ledger and may not be submitted", k)
+	}
+	r := &Record{DeviceSeq: -1, canonical: c}
 	var err error
-	if r.ID, err = uuidField(m, "id", true); err != nil {
+	if r.ID, err = uuidField(env.ID, "id", true); err != nil {
 		return nil, err
 	}
-	typ, err := stringField(m, "type", true)
+	typ, err := stringField(env.Type, "type", true)
 	if err != nil {
 		return nil, err
 	}
@@ -132,46 +178,40 @@ func recordFromFields(m map[string]any) (*Record, error) {
 		return nil, invalid(CodeInvalidField, "type", "type %q is not of the form area.action in lowercase ASCII", typ)
 	}
 	r.Type = typ
-	if r.CaseID, err = uuidField(m, "case_id", false); err != nil {
+	if r.CaseID, err = uuidField(env.CaseID, "case_id", false); err != nil {
 		return nil, err
 	}
-	occ, err := stringField(m, "occurred_at", true)
+	occ, err := stringField(env.OccurredAt, "occurred_at", true)
 	if err != nil {
 		return nil, err
 	}
 	if r.OccurredAt, err = ParseTimestamp(occ); err != nil {
 		return nil, invalid(CodeInvalidField, "occurred_at", "%v", err)
 	}
-	dv, ok := m["device"]
-	if !ok {
+	if env.Device == nil {
 		return nil, invalid(CodeMissingField, "device", "device {id, seq?} is required")
 	}
-	dm, ok := dv.(map[string]any)
-	if !ok {
+	var dev struct {
+		ID  jsontext.Value `json:"id"`
+		Seq jsontext.Value `json:"seq"`
+	}
+	if env.Device.Kind() != '{' || jsonv2.Unmarshal(env.Device, &dev) != nil {
 		return nil, invalid(CodeInvalidField, "device", "device must be an object")
 	}
-	if r.DeviceID, err = stringField(dm, "id", true); err != nil {
-		err.(*InvalidError).Field = "device.id"
+	if r.DeviceID, err = stringField(dev.ID, "device.id", true); err != nil {
 		return nil, err
 	}
 	if !validDeviceID(r.DeviceID) {
 		return nil, invalid(CodeInvalidField, "device.id", "device id must be 1 to 128 printable characters")
 	}
-	if sv, ok := dm["seq"]; ok {
-		n, ok := sv.(json.Number)
-		if !ok {
-			return nil, invalid(CodeInvalidField, "device.seq", "device.seq must be an integer")
-		}
-		s, perr := strconv.ParseInt(n.String(), 10, 64)
+	if dev.Seq != nil {
+		s, perr := strconv.ParseInt(string(dev.Seq), 10, 64)
 		if perr != nil || s < 0 {
-			return nil, invalid(CodeInvalidField, "device.seq", "device.seq must be a non-negative integer, got %s", n)
+			return nil, invalid(CodeInvalidField, "device.seq", "device.seq must be a non-negative integer, got %s", dev.Seq)
 		}
 		r.DeviceSeq = s
 	}
-	if r.canonical, err = canonicalJSON(m); err != nil {
-		return nil, invalid(CodeMalformedJSON, "", "%v", err)
-	}
-	r.digest = sha256.Sum256(r.canonical)
+	r.digest = sha256.Sum256(c)
 	return r, nil
 }
 
@@ -185,34 +225,35 @@ func ParseTimestamp(s string) (time.Time, error) {
 	return t, nil
 }
 
-func stringField(m map[string]any, k string, required bool) (string, error) {
-	v, ok := m[k]
-	if !ok {
+// stringField decodes a JSON string member; absent is "" (an error if
+// required).
+func stringField(v jsontext.Value, k string, required bool) (string, error) {
+	if v == nil {
 		if required {
 			return "", invalid(CodeMissingField, k, "%s is required", k)
 		}
 		return "", nil
 	}
-	s, ok := v.(string)
-	if !ok {
+	if v.Kind() != '"' {
 		return "", invalid(CodeInvalidField, k, "%s must be a string", k)
 	}
-	if s == "" && required {
+	b, err := jsontext.AppendUnquote(nil, v)
+	if err != nil {
+		return "", invalid(CodeInvalidField, k, "%s: %v", k, err)
+	}
+	if len(b) == 0 && required {
 		return "", invalid(CodeMissingField, k, "%s must not be empty", k)
 	}
-	return s, nil
+	return string(b), nil
 }
 
-func uuidField(m map[string]any, k string, required bool) (uuid.UUID, error) {
-	s, err := stringField(m, k, required)
+func uuidField(v jsontext.Value, k string, required bool) (uuid.UUID, error) {
+	if v == nil && !required {
+		return uuid.Nil, nil
+	}
+	s, err := stringField(v, k, true)
 	if err != nil {
 		return uuid.Nil, err
-	}
-	if s == "" && !required {
-		if _, present := m[k]; present {
-			return uuid.Nil, invalid(CodeInvalidField, k, "%s must be a UUID", k)
-		}
-		return uuid.Nil, nil
 	}
 	// Only the canonical lowercase 8-4-4-4-12 form: the same id must always be
 	// spelled the same way, or a retry could be taken for a conflict.
@@ -252,18 +293,4 @@ func validDeviceID(s string) bool {
 		}
 	}
 	return true
-}
-
-// canonicalJSON encodes v with object members sorted by key (byte order of
-// their UTF-8), no insignificant white space, no HTML escaping, and numbers
-// exactly as they were submitted.
-func canonicalJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	b := buf.Bytes()
-	return b[:len(b)-1], nil // Encode appends a newline
 }

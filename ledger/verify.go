@@ -261,9 +261,8 @@ func (s *indexSum) add(k, v []byte) {
 
 // expectedRows returns the index rows an entry implies.
 func expectedRows(e *Entry, seq uint64, leaf Hash) (id, cs, dev [2][]byte) {
-	rec, _, err := decodeEntryFields(e.Bytes)
-	if err == nil {
-		id = [2][]byte{idKey(e.ID), append(seqKey(0, seq)[1:], rec.digest[:]...)}
+	if d, ok := recordDigest(e); ok {
+		id = [2][]byte{idKey(e.ID), append(seqKey(0, seq)[1:], d[:]...)}
 	}
 	if e.CaseID != uuid.Nil {
 		cs = [2][]byte{caseKey(e.CaseID, e.CaseSeq), append(seqKey(0, seq)[1:], leaf[:]...)}

@@ -1,0 +1,132 @@
+package ledger
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchRecord is a realistic record of about 550 bytes.
+func benchRecord(i int64) []byte {
+	return []byte(fmt.Sprintf(`{"id":"0193f0a2-7c1e-7b3a-9d55-%012d","type":"inspection.recorded","case_id":"0193f09e-1111-7000-8000-%012d","occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"ZFY-140500-%04d","seq":%d},"officers":[{"id":"O-0012","cert_no":"14050020190012","name":"王某"},{"id":"O-0031","cert_no":"14050020190031","name":"李某"}],"data":{"document_no":"晋市城管检字〔2020〕第%d号","findings":"当事人在迎泽大街人行道上摆摊设点，占道经营，影响通行。"},"media":[{"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","size":104857600,"content_type":"video/mp4"}]}`,
+		i, i%5000, i%64, i, i))
+}
+
+func benchLedger(b *testing.B) *Ledger {
+	b.Helper()
+	dir := os.Getenv("LIUHEN_BENCH_DIR") // a real disk; t.TempDir may be tmpfs
+	if dir == "" {
+		dir = b.TempDir()
+	} else {
+		var err error
+		if dir, err = os.MkdirTemp(dir, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	l, err := Create(Config{Dir: dir + "/l", Origin: testOrigin, Signer: testSigner, CheckpointInterval: benchCPInterval})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	return l
+}
+
+// BenchmarkAppendSingle: single-record appends, each fsynced, from 64
+// concurrent appenders (the sequencer groups them into commits).
+func BenchmarkAppendSingle(b *testing.B) {
+	l := benchLedger(b)
+	var next atomic.Int64
+	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := benchRecord(next.Add(1))
+			res, err := l.Append(context.Background(), [][]byte{r})
+			if err != nil || res[0].Status != Accepted {
+				b.Errorf("Append: %v %v", err, res)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkAppendBatch100: 100-record batches from 8 concurrent appenders.
+func BenchmarkAppendBatch100(b *testing.B) {
+	l := benchLedger(b)
+	var next atomic.Int64
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		batch := make([][]byte, 100)
+		for pb.Next() {
+			for j := range batch {
+				batch[j] = benchRecord(next.Add(1))
+			}
+			if _, err := l.Append(context.Background(), batch); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*100)/time.Since(start).Seconds(), "events/s")
+}
+
+var verifyN = flag.Int("verify-entries", 200_000, "entries in the ledger for BenchmarkVerify")
+
+// fill appends n benchmark records in batches of 1000.
+func fill(b *testing.B, l *Ledger, n int) {
+	b.Helper()
+	batch := make([][]byte, 0, 1000)
+	for i := 0; i < n; i++ {
+		batch = append(batch, benchRecord(int64(i)))
+		if len(batch) == cap(batch) || i == n-1 {
+			if _, err := l.Append(context.Background(), batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+}
+
+// BenchmarkVerify: full Verify; one op verifies the whole ledger.
+func BenchmarkVerify(b *testing.B) {
+	l := benchLedger(b)
+	fill(b, l, *verifyN)
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		if _, err := l.Verify(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N**verifyN)/time.Since(start).Seconds(), "entries/s")
+}
+
+// BenchmarkInclusionProof: proofs for random leaves at the current size.
+func BenchmarkInclusionProof(b *testing.B) {
+	l := benchLedger(b)
+	fill(b, l, *verifyN)
+	size := l.Head().Size
+	rng := rand.New(rand.NewPCG(1, 1))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := l.InclusionProof(rng.Uint64N(size), size); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+var benchCPInterval = func() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("LIUHEN_BENCH_CP_INTERVAL"))
+	return d
+}()

@@ -1,0 +1,197 @@
+package outbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/liuhen/liuhen/internal/natsrv"
+	"github.com/liuhen/liuhen/ledger"
+)
+
+// inflight is a published entry waiting for its ack.
+type inflight struct {
+	seq uint64
+	f   jetstream.PubAckFuture
+}
+
+// saveEvery bounds how far the stored cursor trails the acks while the
+// pipeline is busy; it is saved at once whenever the pipeline drains.
+const saveEvery = 50 * time.Millisecond
+
+// pump publishes entries from pos on, keeping up to MaxInflight
+// unacknowledged, and follows the ledger's head until ctx is done or a
+// publish fails.
+func (r *Relay) pump(ctx context.Context, pos uint64) error {
+	s, err := r.js.Stream(ctx, r.cfg.Layout.Events)
+	if err != nil {
+		return err
+	}
+	next, acked, saved := pos, pos, pos
+	lastSave := time.Now()
+	save := func() error {
+		if acked == saved {
+			return nil
+		}
+		if err := r.l.SetPublisherCursor(acked); err != nil {
+			return err
+		}
+		saved, lastSave = acked, time.Now()
+		return nil
+	}
+	defer func() { _ = save() }()
+	var q []inflight
+	for {
+		if len(q) < r.cfg.MaxInflight && r.l.Head().Size > next {
+			for seq, b := range r.l.Entries(next) {
+				if seq != next {
+					return fmt.Errorf("%w: entry %d missing below the head", ledger.ErrCorrupt, next)
+				}
+				f, err := r.publish(seq, b)
+				if err != nil {
+					return err
+				}
+				q = append(q, inflight{seq, f})
+				next++
+				if r.afterPublish != nil {
+					r.afterPublish(seq)
+				}
+				if len(q) >= r.cfg.MaxInflight {
+					break
+				}
+			}
+		}
+		// Wait for the oldest ack, or for the head to move while there is
+		// room in the pipeline.
+		var headCh <-chan struct{}
+		if len(q) < r.cfg.MaxInflight {
+			headCh = r.l.HeadChanged()
+			if r.l.Head().Size > next {
+				continue
+			}
+		}
+		if len(q) == 0 {
+			if err := save(); err != nil {
+				return err
+			}
+			select {
+			case <-headCh:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		var ack *jetstream.PubAck
+		var perr error
+		select {
+		case ack = <-q[0].f.Ok():
+		case perr = <-q[0].f.Err():
+		case <-headCh:
+			continue
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		for {
+			if err := r.accept(ctx, s, q[0].seq, ack, perr); err != nil {
+				return err
+			}
+			acked = q[0].seq + 1
+			if r.afterAck != nil {
+				r.afterAck(q[0].seq)
+			}
+			q = q[1:]
+			if len(q) == 0 {
+				break
+			}
+			// Take every ack that is already in.
+			ack, perr = nil, nil
+			select {
+			case ack = <-q[0].f.Ok():
+			case perr = <-q[0].f.Err():
+			default:
+			}
+			if ack == nil && perr == nil {
+				break
+			}
+		}
+		r.advance(acked)
+		if len(q) == 0 || time.Since(lastSave) >= saveEvery {
+			if err := save(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// publish hands entry seq to the connection with the headers that align
+// the stream with the ledger.
+func (r *Relay) publish(seq uint64, b []byte) (jetstream.PubAckFuture, error) {
+	e, err := natsrv.ScanEntry(b)
+	if err != nil || e.Seq != seq {
+		return nil, fmt.Errorf("%w: entry %d does not read back: %v", ledger.ErrCorrupt, seq, err)
+	}
+	n := strconv.FormatUint(seq, 10)
+	h := nats.Header{
+		jetstream.MsgIDHeader:           {e.ID.String()},
+		jetstream.ExpectedLastSeqHeader: {n},
+		natsrv.HeaderSeq:                {n},
+		natsrv.HeaderLeafHash:           {ledger.Hex(ledger.LeafHash(b))},
+		natsrv.HeaderType:               {e.Type},
+	}
+	if e.CaseID != uuid.Nil {
+		h[natsrv.HeaderCase] = []string{e.CaseID.String()}
+	}
+	if e.DeviceID != "" {
+		h[natsrv.HeaderDevice] = []string{e.DeviceID}
+	}
+	m := &nats.Msg{
+		Subject: r.cfg.Layout.EventSubject(e.Type, e.CaseID),
+		Data:    bytes.Clone(b), // Entries reuses b; the client may re-send m
+		Header:  h,
+	}
+	return r.js.PublishMsgAsync(m)
+}
+
+// wrongLastSeq reports whether err is JetStream's answer to an expected
+// last sequence that does not match: 10071 on R1, 10164 on R3 for a
+// conflict with a proposal in flight.
+func wrongLastSeq(err error) bool {
+	var ae *jetstream.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// accept judges the answer to publishing entry seq. nil means the entry is
+// in the stream at its place.
+func (r *Relay) accept(ctx context.Context, s jetstream.Stream, seq uint64, ack *jetstream.PubAck, err error) error {
+	switch {
+	case err == nil && ack.Sequence == seq+1 && !ack.Duplicate:
+		return nil
+	case err == nil:
+		// A duplicate: R3's answer to a re-send, or the record id stored
+		// somewhere it should not be. Look.
+		ok, cerr := r.confirm(ctx, s, seq)
+		if cerr != nil || ok {
+			return cerr
+		}
+		return &DivergedError{Stream: s.CachedInfo().Config.Name, Seq: seq,
+			What: fmt.Sprintf("JetStream acknowledged it at stream sequence %d (duplicate %v)", ack.Sequence, ack.Duplicate)}
+	case wrongLastSeq(err):
+		// R1's answer to a re-send, or a gap: the stream is not where the
+		// pipeline thought.
+		ok, cerr := r.confirm(ctx, s, seq)
+		if cerr != nil || ok {
+			return cerr
+		}
+		return fmt.Errorf("outbox: entry %d refused, the stream is elsewhere: %w", seq, err)
+	default:
+		return fmt.Errorf("outbox: publishing entry %d: %w", seq, err)
+	}
+}
