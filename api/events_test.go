@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // TestPostEventsStatuses covers every status of POST /v1/events with a
@@ -209,5 +207,4 @@ func TestMissingMediaInResult(t *testing.T) {
 	if rs := results(t, f.post("device", r)); rs[0].Status != StatusDuplicate || rs[0].MissingMedia != nil {
 		t.Errorf("resubmitted: %+v", rs[0])
 	}
-	_ = uuid.Nil
 }

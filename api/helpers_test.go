@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -200,14 +196,6 @@ func idOf(t testing.TB, raw string) string {
 	return v.ID
 }
 
-func readAll(t testing.TB, r io.Reader) []byte {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func lines(b []byte) [][]byte {
 	var out [][]byte
 	for _, l := range bytes.Split(b, []byte("\n")) {
@@ -236,7 +224,3 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-var _ = strings.TrimSpace
-var _ = fmt.Sprint
-var _ = http.StatusOK

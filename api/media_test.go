@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -288,5 +287,4 @@ func TestMediaGetWritesCustody(t *testing.T) {
 	if n := f.l.Head().Size; n != 2 {
 		t.Errorf("size %d, want 2 custody entries", n)
 	}
-	_ = json.Valid
 }

@@ -319,3 +319,42 @@ func TestRoutesDocumented(t *testing.T) {
 		}
 	}
 }
+
+// errRecorder is a testing.TB that collects errors instead of failing.
+type errRecorder struct {
+	testing.TB
+	errs []string
+}
+
+func (e *errRecorder) Errorf(format string, args ...any) {
+	e.errs = append(e.errs, fmt.Sprintf(format, args...))
+}
+func (e *errRecorder) Helper() {}
+
+// TestSpecCheckerCatches: the checker itself fails answers that break the
+// spec, so that a passing suite means something.
+func TestSpecCheckerCatches(t *testing.T) {
+	json := http.Header{"Content-Type": {"application/json"}}
+	for _, tt := range []struct {
+		name, method, path string
+		status             int
+		h                  http.Header
+		body               string
+	}{
+		{"undocumented status", "GET", "/v1/status", 418, json, `{}`},
+		{"missing required member", "GET", "/v1/status", 200, json, `{"size":1,"root":"x","projections":{}}`},
+		{"wrong type", "GET", "/v1/status", 200, json, `{"size":"1","root":"x","checkpoint":"c","projections":{}}`},
+		{"wrong content type", "GET", "/v1/status", 200, http.Header{"Content-Type": {"text/html"}}, `x`},
+		{"bad enum in nested array", "POST", "/v1/events", 200, json, `{"results":[{"index":0,"status":"maybe"}]}`},
+		{"problem code and status disagree", "GET", "/v1/status", 403, http.Header{"Content-Type": {"application/problem+json"}},
+			`{"type":"t","title":"t","status":403,"code":"not_found"}`},
+		{"undocumented path", "GET", "/v1/secret", 200, json, `{}`},
+		{"NDJSON line missing members", "GET", "/v1/events", 200, http.Header{"Content-Type": {"application/x-ndjson"}}, "{\"v\":1}\n"},
+	} {
+		rec := &errRecorder{TB: t}
+		checkSpec(rec, tt.method, tt.path, tt.status, tt.h, []byte(tt.body))
+		if len(rec.errs) == 0 {
+			t.Errorf("%s: the checker found nothing wrong", tt.name)
+		}
+	}
+}
