@@ -54,8 +54,9 @@ func pageParams(r *http.Request) (from uint64, limit int, err error) {
 
 // ndjson streams entries' exact stored bytes, one per line.
 type ndjson struct {
-	w  http.ResponseWriter
-	bw *bufio.Writer
+	w       http.ResponseWriter
+	bw      *bufio.Writer
+	started bool
 }
 
 func startNDJSON(w http.ResponseWriter, size uint64) *ndjson {
@@ -66,7 +67,12 @@ func startNDJSON(w http.ResponseWriter, size uint64) *ndjson {
 
 func (n *ndjson) next(v uint64) { n.w.Header().Set(hdrNext, strconv.FormatUint(v, 10)) }
 
+// line writes one entry; the first call sends the headers.
 func (n *ndjson) line(b []byte) error {
+	if !n.started {
+		n.started = true
+		n.w.WriteHeader(http.StatusOK)
+	}
 	if _, err := n.bw.Write(b); err != nil {
 		return err
 	}
@@ -74,8 +80,11 @@ func (n *ndjson) line(b []byte) error {
 }
 
 func (n *ndjson) end() error {
-	n.w.WriteHeader(http.StatusOK)
-	return n.bw.Flush()
+	if !n.started {
+		n.w.WriteHeader(http.StatusOK)
+	}
+	n.bw.Flush() // an error here is the client gone; nothing to answer
+	return nil
 }
 
 // listEvents is GET /v1/events?from=&limit=: NDJSON of the stored bytes of
