@@ -76,6 +76,12 @@ func (l *Layout) setDefaults() {
 	}
 }
 
+// WithDefaults returns l with its defaults filled in.
+func (l Layout) WithDefaults() Layout {
+	l.setDefaults()
+	return l
+}
+
 // Validate reports every problem with the layout, after defaults.
 func (l Layout) Validate() error {
 	l.setDefaults()

@@ -152,13 +152,23 @@ func start(t testing.TB, l *ledger.Ledger, nc *nats.Conn, setup func(*Relay)) *r
 func (r *running) stop(t testing.TB) error {
 	r.cancel()
 	select {
-	case err, ok := <-r.done:
-		if ok {
-			close(r.done)
-		}
+	case err := <-r.done:
+		r.done <- err // stop may be called again
 		return err
 	case <-time.After(30 * time.Second):
 		t.Fatal("relay did not stop")
+		return nil
+	}
+}
+
+// result waits for Run to return by itself.
+func (r *running) result(t testing.TB) error {
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Run did not return; status %+v", r.Status())
 		return nil
 	}
 }
@@ -168,53 +178,73 @@ func caughtUp(t testing.TB, r *running, l *ledger.Ledger) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
-	if err := r.Wait(ctx, l.Head().Size); err != nil {
-		t.Fatalf("relay at %+v, ledger at %d: %v", r.Status(), l.Head().Size, err)
+	waited := make(chan error, 1)
+	go func() { waited <- r.Wait(ctx, l.Head().Size) }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("relay at %+v, ledger at %d: %v", r.Status(), l.Head().Size, err)
+		}
+	case err := <-r.done:
+		r.done <- err
+		t.Fatalf("Run() = %v before catching up; status %+v", err, r.Status())
 	}
 }
 
 // streamEqualsLedger checks that the events stream holds exactly the
-// ledger's entries, in order, with the right subjects and headers.
+// ledger's entries, in order, with the right subjects and headers. Reading
+// is retried while a cluster elects leaders; a difference fails at once.
 func streamEqualsLedger(t testing.TB, nc *nats.Conn, l *ledger.Ledger) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := compareStream(t, nc, l)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		t.Logf("reading the stream: %v; retrying", err)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func compareStream(t testing.TB, nc *nats.Conn, l *ledger.Ledger) error {
 	t.Helper()
 	ctx := context.Background()
 	js, _ := jetstream.New(nc)
 	lay := natsrv.NewLayout(testOrigin)
 	s, err := js.Stream(ctx, lay.Events)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	size := l.Head().Size
 	if info.State.Msgs != size || info.State.LastSeq != size {
 		t.Fatalf("stream holds %d messages up to %d, the ledger %d entries", info.State.Msgs, info.State.LastSeq, size)
 	}
 	if size == 0 {
-		return
-	}
-	c, err := js.OrderedConsumer(ctx, lay.Events, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
+		return nil
 	}
 	for seq, want := range l.Entries(0) {
-		m, err := c.Next(jetstream.FetchMaxWait(10 * time.Second))
+		m, err := s.GetMsg(ctx, seq+1)
 		if err != nil {
-			t.Fatalf("reading stream sequence %d: %v", seq+1, err)
+			return fmt.Errorf("reading stream sequence %d: %v", seq+1, err)
 		}
-		md, _ := m.Metadata()
-		if md.Sequence.Stream != seq+1 || !bytes.Equal(m.Data(), want) {
-			t.Fatalf("stream sequence %d = %q, want entry %d = %q", md.Sequence.Stream, m.Data(), seq, want)
+		if !bytes.Equal(m.Data, want) {
+			t.Fatalf("stream sequence %d = %q, want entry %d = %q", m.Sequence, m.Data, seq, want)
 		}
 		e, _ := ledger.DecodeEntry(want)
-		h := m.Headers()
+		h := m.Header
 		caseHdr := ""
 		if e.CaseID != uuid.Nil {
 			caseHdr = e.CaseID.String()
 		}
-		if got := m.Subject(); got != lay.EventSubject(e.Type, e.CaseID) {
+		if got := m.Subject; got != lay.EventSubject(e.Type, e.CaseID) {
 			t.Fatalf("entry %d subject %q, want %q", seq, got, lay.EventSubject(e.Type, e.CaseID))
 		}
 		if h.Get(jetstream.MsgIDHeader) != e.ID.String() || h.Get(natsrv.HeaderSeq) != fmt.Sprint(seq) ||
@@ -223,4 +253,5 @@ func streamEqualsLedger(t testing.TB, nc *nats.Conn, l *ledger.Ledger) {
 			t.Fatalf("entry %d headers %v", seq, h)
 		}
 	}
+	return nil
 }

@@ -168,6 +168,7 @@ type Relay struct {
 	published  atomic.Uint64 // entries acknowledged; written by the pump
 	checkpoint atomic.Uint64 // size of the latest checkpoint published
 	connected  atomic.Bool
+	reconciled atomic.Bool // published is what the stream holds, not just the stored cursor
 	failures   atomic.Uint64
 	resent     atomic.Uint64
 
@@ -309,11 +310,13 @@ func (r *Relay) Status() Status {
 	return s
 }
 
-// Wait blocks until at least n entries are published or ctx is done.
+// Wait blocks until at least n entries are published or ctx is done. It
+// counts only what this relay saw acknowledged or found in the stream, not
+// the cursor stored by an earlier run.
 func (r *Relay) Wait(ctx context.Context, n uint64) error {
 	for {
 		ch := r.movedCh()
-		if r.published.Load() >= n {
+		if r.reconciled.Load() && r.published.Load() >= n {
 			return nil
 		}
 		select {

@@ -114,7 +114,10 @@ func TestCrashPoints(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir() + "/ledger"
-			l := newLedger(t, ledgerConfig(dir))
+			l, err := ledger.Create(ledgerConfig(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
 			srv, err := natsrv.Embed(natsrv.EmbedConfig{StoreDir: t.TempDir()})
 			if err != nil {
 				t.Fatal(err)
@@ -191,8 +194,7 @@ func TestDiverged(t *testing.T) {
 	appendRange(t, b, 0, 60, 10, "same")
 	appendRange(t, b, 60, 120, 10, "b")
 	r = start(t, b, nc, nil)
-	err := <-r.done
-	close(r.done)
+	err := r.result(t)
 	var d *DivergedError
 	if !errors.As(err, &d) || d.Seq != 60 || d.Stream != "LIUHEN_EVENTS" {
 		t.Fatalf("Run() = %v, want a DivergedError at seq 60", err)
@@ -203,8 +205,7 @@ func TestDiverged(t *testing.T) {
 	c := newLedger(t, ledger.Config{Dir: t.TempDir() + "/c", Origin: testOrigin, Signer: testSigner, Logger: quiet, Now: clock()})
 	appendRange(t, c, 0, 60, 10, "same")
 	r = start(t, c, nc, nil)
-	err = <-r.done
-	close(r.done)
+	err = r.result(t)
 	if !errors.As(err, &d) || d.Seq != 60 {
 		t.Fatalf("Run() = %v, want a DivergedError at seq 60", err)
 	}
