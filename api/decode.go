@@ -2,10 +2,7 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"strconv"
 )
@@ -83,30 +80,77 @@ func splitNDJSON(body []byte, maxRecords int) ([][]byte, error) {
 	return recs, nil
 }
 
-// splitArray returns the exact bytes of each element of a JSON array. The
-// array itself must be well-formed JSON: a syntax error anywhere fails the
-// request, since no record boundary can be trusted after it.
+// splitArray returns the bytes of each element of a JSON array, found by
+// a scan that tracks only strings and nesting: the elements are parsed
+// afterwards, one by one, so that a malformed element fails alone. The
+// framing itself (brackets, commas, strings) must be intact, or the request
+// fails as a whole, since no record boundary can be trusted after a break.
 func splitArray(b []byte, maxRecords int) ([][]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if _, err := dec.Token(); err != nil { // '['
-		return nil, problem(CodeMalformedJSON, err.Error())
-	}
 	var recs [][]byte
-	for dec.More() {
-		if len(recs) == maxRecords {
-			return nil, tooManyRecords(maxRecords)
+	depth, inString, escaped := 0, false, false
+	start := -1 // start of the current element, -1 between elements
+	closed := false
+	for i := 1; i < len(b); i++ { // b[0] is '['
+		c := b[i]
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, problem(CodeMalformedJSON, fmt.Sprintf("record %d: %v", len(recs), err))
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth > 0 {
+				depth--
+				continue
+			}
+			if c == '}' {
+				return nil, problem(CodeMalformedJSON, "unbalanced '}' in the array")
+			}
+			closed = true
+		case ',':
+			if depth > 0 {
+				continue
+			}
+			if start < 0 {
+				return nil, problem(CodeMalformedJSON, fmt.Sprintf("empty element %d in the array", len(recs)))
+			}
 		}
-		recs = append(recs, raw)
+		if depth == 0 && (c == ',' || closed) {
+			if start >= 0 {
+				if len(recs) == maxRecords {
+					return nil, tooManyRecords(maxRecords)
+				}
+				recs = append(recs, bytes.TrimRight(b[start:i], " \t\r\n"))
+			} else if closed && len(recs) > 0 {
+				return nil, problem(CodeMalformedJSON, "a ',' before the closing ']'")
+			}
+			start = -1
+			if closed {
+				if rest := bytes.TrimSpace(b[i+1:]); len(rest) > 0 {
+					return nil, problem(CodeMalformedJSON, "data after the closing ']'")
+				}
+				break
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
 	}
-	if _, err := dec.Token(); err != nil { // ']'
-		return nil, problem(CodeMalformedJSON, err.Error())
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, problem(CodeMalformedJSON, "data after the closing ']'")
+	if !closed {
+		return nil, problem(CodeMalformedJSON, "the array is not closed")
 	}
 	if len(recs) == 0 {
 		return nil, problem(CodeMalformedJSON, "the array holds no records")
