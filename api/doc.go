@@ -43,7 +43,8 @@
 // (application/x-ndjson), at most 1000 records and 8 MiB, each record at
 // most 64 KiB. Each record is checked by ledger.ParseRecord (envelope) and
 // catalog.Validate (the event catalogue), and a device token may submit only
-// records whose device.id is its own. The valid records are appended in one
+// records whose device.id is its own. custody.accessed records are the
+// server's own (see Media) and are refused from clients (server_only_type). The valid records are appended in one
 // ledger call, and the request is answered only after the ledger's durable
 // commit: every "accepted" or "duplicate" result is fsynced. A rejected
 // record fails alone.

@@ -83,9 +83,15 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, tok *Token) 
 			continue
 		}
 		results[i].ID = rec.ID.String()
-		if tok.Role == RoleDevice && rec.DeviceID != tok.DeviceID {
+		if tok.Role == RoleDevice && rec.DeviceID != tok.DeviceID || rec.DeviceID == s.cfg.ServerDeviceID {
 			results[i].reject(CodeForeignDevice, "device.id",
 				"this token may only submit records of device "+strconv.Quote(tok.DeviceID))
+			continue
+		}
+		if rec.Type == custodyType {
+			// The custody trail is the server's own testimony of who read
+			// what; a client must not be able to add to it.
+			results[i].reject(CodeServerOnlyType, "type", custodyType+" entries are written by the server itself")
 			continue
 		}
 		if verr := catalog.Validate(rec.Fields(), now, opts); verr != nil {

@@ -29,6 +29,7 @@ const (
 	hdrCustodySeq  = "Liuhen-Custody-Seq" // the seq of the custody.accessed entry a GET wrote
 	hdrCustodyID   = "Liuhen-Custody-Id"
 	offsetOctetsCT = "application/offset+octet-stream"
+	custodyType    = "custody.accessed"
 )
 
 func mediaSHA(r *http.Request) (string, error) {
@@ -282,7 +283,7 @@ func (s *Server) appendCustody(r *http.Request, tok *Token, sha, purpose string)
 	}
 	raw, err := json.Marshal(map[string]any{
 		"id":          id,
-		"type":        "custody.accessed",
+		"type":        custodyType,
 		"occurred_at": s.cfg.Now().UTC().Format(time.RFC3339Nano),
 		"device":      map[string]any{"id": s.cfg.ServerDeviceID},
 		"data":        data,

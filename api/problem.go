@@ -23,6 +23,7 @@ const (
 	CodeUnauthenticated  = "unauthenticated"        // 401: no token, or an unknown or revoked one
 	CodeForbidden        = "forbidden"              // 403: the token's role may not call this endpoint
 	CodeForeignDevice    = "foreign_device"         // 403: a device token submitted another device's record
+	CodeServerOnlyType   = "server_only_type"       // 403: a record of a type only the server writes (custody.accessed)
 	CodeConflict         = "conflict"               // 409: the record id is taken by different content
 	CodeNotFound         = "not_found"              // 404
 	CodeMethodNotAllowed = "method_not_allowed"     // 405
@@ -49,6 +50,7 @@ var codeStatus = map[string]int{
 	CodeUnauthenticated:  http.StatusUnauthorized,
 	CodeForbidden:        http.StatusForbidden,
 	CodeForeignDevice:    http.StatusForbidden,
+	CodeServerOnlyType:   http.StatusForbidden,
 	CodeConflict:         http.StatusConflict,
 	CodeNotFound:         http.StatusNotFound,
 	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
