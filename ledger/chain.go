@@ -4,8 +4,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // A ChainVerifier checks a stream of entries in seq order, without trusting
@@ -22,18 +21,34 @@ type ChainVerifier struct {
 	lastHash Hash
 	lastTime string
 	cases    map[uuid.UUID]caseHead
-	tree     *compact.Range
+	frontier [64]frontierNode // per tree level, the last complete node
+	stored   []Hash           // the tree hashes the last Add completed (tlog stored-hash order)
 	// KnownCaseHead, if set, supplies the head of a case that started before
 	// the first entry this verifier sees (incremental verification). It
 	// returns ok=false for a case with no earlier entries.
 	KnownCaseHead func(c uuid.UUID) (caseSeq uint64, hash Hash, ok bool, err error)
 }
 
-var rangeFactory = compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
-
 // NewChainVerifier starts at entry 0.
 func NewChainVerifier() *ChainVerifier {
-	return &ChainVerifier{cases: make(map[uuid.UUID]caseHead), tree: rangeFactory.NewEmptyRange(0)}
+	return &ChainVerifier{cases: make(map[uuid.UUID]caseHead)}
+}
+
+// hashes serves the tree hashes an append or the root needs: every one is
+// the last complete node of its level.
+func (v *ChainVerifier) hashes() tlog.HashReader {
+	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			level, n := tlog.SplitStoredHashIndex(x)
+			f := v.frontier[level]
+			if !f.ok || f.n != n {
+				return nil, fmt.Errorf("tree node (level %d, %d) is not on the frontier", level, n)
+			}
+			out[i] = f.hash
+		}
+		return out, nil
+	})
 }
 
 // ResumeChainVerifier starts at entry size of a log whose tree of that size
@@ -42,11 +57,25 @@ func NewChainVerifier() *ChainVerifier {
 // size-1 has leaf hash last. The caller must have checked subtrees against a
 // trusted root (see Ledger.VerifyFrom).
 func ResumeChainVerifier(size uint64, subtrees [][]byte, last Hash) (*ChainVerifier, error) {
-	r, err := rangeFactory.NewRange(0, size, subtrees)
-	if err != nil {
-		return nil, err
+	v := &ChainVerifier{next: size, lastHash: last, cases: make(map[uuid.UUID]caseHead)}
+	var start uint64
+	for level := 63; level >= 0; level-- {
+		if size&(1<<level) == 0 {
+			continue
+		}
+		if len(subtrees) == 0 || len(subtrees[0]) != len(Hash{}) {
+			return nil, fmt.Errorf("ledger: %d subtree hashes do not make a tree of size %d", len(subtrees), size)
+		}
+		var h Hash
+		copy(h[:], subtrees[0])
+		subtrees = subtrees[1:]
+		v.frontier[level] = frontierNode{n: int64(start >> level), hash: h, ok: true}
+		start += 1 << level
 	}
-	return &ChainVerifier{next: size, lastHash: last, cases: make(map[uuid.UUID]caseHead), tree: r}, nil
+	if len(subtrees) != 0 {
+		return nil, fmt.Errorf("ledger: too many subtree hashes for a tree of size %d", size)
+	}
+	return v, nil
 }
 
 // Size returns how many entries the verifier has accepted, counting from 0.
@@ -57,16 +86,10 @@ func (v *ChainVerifier) LastHash() Hash { return v.lastHash }
 
 // Root returns the Merkle root of the entries accepted so far.
 func (v *ChainVerifier) Root() Hash {
-	var h Hash
-	if v.next == 0 {
-		copy(h[:], rfc6962.DefaultHasher.EmptyRoot())
-		return h
-	}
-	r, err := v.tree.GetRootHash(nil)
+	h, err := tlog.TreeHash(int64(v.next), v.hashes())
 	if err != nil {
-		panic(err) // a non-empty range always has a root
+		panic(err) // the frontier always holds the root's subtrees
 	}
-	copy(h[:], r)
 	return h
 }
 
@@ -84,6 +107,11 @@ func (v *ChainVerifier) Add(b []byte) (*Entry, error) {
 // AddDecoded is Add for an entry already decoded (by DecodeEntry or Add's
 // decoder); e.Bytes must be the exact stored bytes.
 func (v *ChainVerifier) AddDecoded(e *Entry) error {
+	return v.addHashed(e, LeafHash(e.Bytes))
+}
+
+// addHashed is AddDecoded with the leaf hash already computed.
+func (v *ChainVerifier) addHashed(e *Entry, leaf Hash) error {
 	if e.Seq != v.next {
 		return &ChainError{Seq: v.next, What: "seq", Want: fmt.Sprint(v.next), Got: fmt.Sprint(e.Seq)}
 	}
@@ -114,10 +142,14 @@ func (v *ChainVerifier) AddDecoded(e *Entry) error {
 			return &ChainError{Seq: e.Seq, Case: e.CaseID.String(), What: "case_prev", Want: Hex(ch.hash), Got: Hex(e.CasePrev)}
 		}
 	}
-	leaf := LeafHash(e.Bytes)
-	if err := v.tree.Append(leaf[:], nil); err != nil {
+	stored, err := tlog.StoredHashesForRecordHash(int64(e.Seq), leaf, v.hashes())
+	if err != nil {
 		return &ChainError{Seq: e.Seq, What: "tree: " + err.Error()}
 	}
+	for i, h := range stored {
+		v.frontier[i] = frontierNode{n: int64(e.Seq) >> i, hash: h, ok: true}
+	}
+	v.stored = stored
 	if e.CaseID != uuid.Nil {
 		v.cases[e.CaseID] = caseHead{caseSeq: e.CaseSeq, hash: leaf}
 	}

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/tlog"
@@ -114,33 +113,24 @@ func recordDigest(e *Entry) (d [32]byte, ok bool) {
 	return d, true
 }
 
-// fastHeader decodes what verification needs, in one pass, without checking
-// that the entry is in canonical form (DecodeEntry does that).
+// fastHeader decodes what verification needs without checking that the
+// record members are in canonical form (DecodeEntry does that): the
+// ledger's members from their fixed-form prefix, and id, type, case_id and
+// device from the record members.
 func fastHeader(b []byte) (*Entry, error) {
-	var env envelope
-	if len(b) == 0 || b[0] != '{' {
-		return nil, fmt.Errorf("entry is not a JSON object")
-	}
-	if err := jsonv2.Unmarshal(b, &env); err != nil {
-		return nil, fmt.Errorf("entry is not valid JSON: %v", err)
-	}
-	if string(env.V) != "1" {
-		return nil, fmt.Errorf("entry format version %q, this build reads %d", env.V, FormatVersion)
-	}
 	e := &Entry{Bytes: b, DeviceSeq: -1}
-	var err error
-	if e.Seq, err = strconv.ParseUint(string(env.Seq), 10, 64); err != nil {
-		return nil, fmt.Errorf("seq %q is not a non-negative integer", env.Seq)
-	}
-	ra, err := stringField(env.RecordedAt, "recorded_at", true)
+	n, err := parsePrefix(b, e)
 	if err != nil {
 		return nil, err
 	}
-	if e.RecordedAt, err = time.Parse(RecordedAtLayout, ra); err != nil {
-		return nil, fmt.Errorf("recorded_at: %v", err)
+	buf := make([]byte, 0, len(b)-n+1)
+	buf = append(append(buf, '{'), b[n:]...)
+	var env envelope
+	if err := scanEnvelope(buf, &env, false); err != nil {
+		return nil, fmt.Errorf("record members: %v", err)
 	}
-	if e.Prev, err = hashValue(env.Prev, "prev"); err != nil {
-		return nil, err
+	if k := env.reserved(); k != "" {
+		return nil, fmt.Errorf("ledger member %q repeated among the record members", k)
 	}
 	if e.ID, err = uuidField(env.ID, "id", true); err != nil {
 		return nil, err
@@ -151,31 +141,12 @@ func fastHeader(b []byte) (*Entry, error) {
 	if e.CaseID, err = uuidField(env.CaseID, "case_id", false); err != nil {
 		return nil, err
 	}
-	if e.CaseID != uuid.Nil {
-		if e.CaseSeq, err = strconv.ParseUint(string(env.CaseSeq), 10, 64); err != nil || e.CaseSeq == 0 {
-			return nil, fmt.Errorf("case_seq %q is not a positive integer", env.CaseSeq)
-		}
-		if e.CasePrev, err = hashValue(env.CasePrev, "case_prev"); err != nil {
-			return nil, err
-		}
-	} else if env.CaseSeq != nil || env.CasePrev != nil {
-		return nil, fmt.Errorf("case_seq or case_prev without case_id")
+	if (e.CaseID != uuid.Nil) != (e.CaseSeq > 0) {
+		return nil, fmt.Errorf("case_seq and case_prev must be present exactly when case_id is")
 	}
 	if env.Device != nil {
-		var d struct {
-			ID  jsontext.Value `json:"id"`
-			Seq jsontext.Value `json:"seq"`
-		}
-		if err := jsonv2.Unmarshal(env.Device, &d); err != nil {
-			return nil, fmt.Errorf("device: %v", err)
-		}
-		if e.DeviceID, err = stringField(d.ID, "device.id", true); err != nil {
+		if e.DeviceID, e.DeviceSeq, err = scanDevice(env.Device, false); err != nil {
 			return nil, err
-		}
-		if d.Seq != nil {
-			if e.DeviceSeq, err = strconv.ParseInt(string(d.Seq), 10, 64); err != nil || e.DeviceSeq < 0 {
-				return nil, fmt.Errorf("device.seq %q is not a non-negative integer", d.Seq)
-			}
 		}
 	}
 	return e, nil

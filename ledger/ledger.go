@@ -142,7 +142,8 @@ type Ledger struct {
 	syncDone chan struct{}
 	cpDone   chan struct{}
 
-	seq *sequencer // owned by the sequencer goroutine after Open
+	seq       *sequencer // owned by the sequencer goroutine after Open
+	hashCache *hashCache // upper tree nodes for proofs
 }
 
 func pebbleOptions(cfg *Config, cache *pebble.Cache) *pebble.Options {
@@ -220,7 +221,7 @@ func Open(cfg Config) (*Ledger, error) {
 		}
 		return nil, fmt.Errorf("ledger: open %s: %w", cfg.Dir, err)
 	}
-	l := &Ledger{cfg: cfg, db: db, cache: cache, cpChanged: make(chan struct{}), headChanged: make(chan struct{})}
+	l := &Ledger{cfg: cfg, db: db, cache: cache, cpChanged: make(chan struct{}), headChanged: make(chan struct{}), hashCache: newHashCache()}
 	if err := l.reconcile(); err != nil {
 		db.Close()
 		cache.Unref()
@@ -413,7 +414,12 @@ func (l *Ledger) Close() error {
 	<-l.seqDone
 	<-l.syncDone
 	<-l.cpDone
-	err := l.db.Close()
+	// Flush the memtable so that the next Open need not replay the WAL.
+	var err error
+	if l.fatal.Load() == nil {
+		err = guardPebble(l.db.Flush)
+	}
+	err = errors.Join(err, l.db.Close())
 	l.cache.Unref()
 	return err
 }

@@ -5,12 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 )
@@ -114,6 +112,13 @@ func ParseRecord(raw []byte) (*Record, error) {
 		return nil, invalid(CodeNotObject, "", "a record is a JSON object")
 	}
 	c := jsontext.Value(bytes.Clone(raw))
+	if !hasLongDigitRun(raw) {
+		// No integer can exceed 2^53 (16 digits): one pass of RFC 8785.
+		if err := c.Canonicalize(); err != nil {
+			return nil, invalid(CodeMalformedJSON, "", "%v", err)
+		}
+		return recordFromCanonical(c)
+	}
 	if err := c.Canonicalize(jsontext.CanonicalizeRawInts(false)); err != nil {
 		return nil, invalid(CodeMalformedJSON, "", "%v", err)
 	}
@@ -159,7 +164,7 @@ func (e *envelope) reserved() string {
 // form.
 func recordFromCanonical(c []byte) (*Record, error) {
 	var env envelope
-	if err := jsonv2.Unmarshal(c, &env); err != nil {
+	if err := scanEnvelope(c, &env, true); err != nil {
 		return nil, invalid(CodeMalformedJSON, "", "%v", err)
 	}
 	if k := env.reserved(); k != "" {
@@ -191,25 +196,11 @@ func recordFromCanonical(c []byte) (*Record, error) {
 	if env.Device == nil {
 		return nil, invalid(CodeMissingField, "device", "device {id, seq?} is required")
 	}
-	var dev struct {
-		ID  jsontext.Value `json:"id"`
-		Seq jsontext.Value `json:"seq"`
-	}
-	if env.Device.Kind() != '{' || jsonv2.Unmarshal(env.Device, &dev) != nil {
-		return nil, invalid(CodeInvalidField, "device", "device must be an object")
-	}
-	if r.DeviceID, err = stringField(dev.ID, "device.id", true); err != nil {
+	if r.DeviceID, r.DeviceSeq, err = scanDevice(env.Device, true); err != nil {
 		return nil, err
 	}
 	if !validDeviceID(r.DeviceID) {
 		return nil, invalid(CodeInvalidField, "device.id", "device id must be 1 to 128 printable characters")
-	}
-	if dev.Seq != nil {
-		s, perr := strconv.ParseInt(string(dev.Seq), 10, 64)
-		if perr != nil || s < 0 {
-			return nil, invalid(CodeInvalidField, "device.seq", "device.seq must be a non-negative integer, got %s", dev.Seq)
-		}
-		r.DeviceSeq = s
 	}
 	r.digest = sha256.Sum256(c)
 	return r, nil
@@ -293,4 +284,22 @@ func validDeviceID(s string) bool {
 		}
 	}
 	return true
+}
+
+// hasLongDigitRun reports whether b holds 16 or more consecutive ASCII
+// digits anywhere (in a number or in a string, such as an ID number): only
+// then can an integer be too large for a double.
+func hasLongDigitRun(b []byte) bool {
+	run := 0
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			run++
+			if run >= 16 {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
 }

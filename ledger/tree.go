@@ -1,32 +1,81 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// storedHashes reads tree hashes from Pebble. It sees only what was
-// committed; callers bound their requests by the durable head.
+// storedHashes reads tree hashes from Pebble with one iterator per call
+// (tlog asks for them in increasing order, and nearby nodes share blocks).
+// Nodes at level cachedLevel and above are kept in a bounded cache: every
+// proof reads the few nodes near the root, and a complete node never
+// changes. It sees only what was committed; callers bound their requests by
+// the durable head.
 func (l *Ledger) storedHashes() tlog.HashReader {
 	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(idx))
+		var it *pebble.Iterator
+		defer func() {
+			if it != nil {
+				it.Close()
+			}
+		}()
 		for i, x := range idx {
-			v, err := l.get(seqKey(prefixHash, uint64(x)))
-			if err != nil {
-				level, n := tlog.SplitStoredHashIndex(x)
-				return nil, fmt.Errorf("%w: tree hash %d (level %d, node %d): %v", ErrCorrupt, x, level, n, err)
+			level, n := tlog.SplitStoredHashIndex(x)
+			if level >= cachedLevel {
+				if h, ok := l.hashCache.get(x); ok {
+					out[i] = h
+					continue
+				}
 			}
-			if len(v) != len(Hash{}) {
-				return nil, fmt.Errorf("%w: tree hash %d is %d bytes", ErrCorrupt, x, len(v))
+			if it == nil {
+				var err error
+				if it, err = l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixHash}, UpperBound: []byte{prefixHash + 1}}); err != nil {
+					return nil, err
+				}
 			}
-			copy(out[i][:], v)
+			k := seqKey(prefixHash, uint64(x))
+			if !it.SeekGE(k) || !bytes.Equal(it.Key(), k) || len(it.Value()) != len(Hash{}) {
+				return nil, fmt.Errorf("%w: tree hash %d (level %d, node %d) missing or malformed", ErrCorrupt, x, level, n)
+			}
+			copy(out[i][:], it.Value())
+			if level >= cachedLevel {
+				l.hashCache.put(x, out[i])
+			}
 		}
 		return out, nil
 	})
+}
+
+// cachedLevel is the lowest tree level whose nodes storedHashes caches.
+// A node at level 8 covers 256 entries, so a 10M-entry tree has about 80,000
+// such nodes; the cache holds the most used of them, a few MiB at most.
+const cachedLevel = 8
+
+// hashCache is safe for concurrent use.
+type hashCache struct {
+	mu sync.Mutex
+	m  *twoGen[int64, Hash]
+}
+
+func newHashCache() *hashCache { return &hashCache{m: newTwoGen[int64, Hash](1 << 16)} }
+
+func (c *hashCache) get(k int64) (Hash, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m.get(k)
+}
+
+func (c *hashCache) put(k int64, h Hash) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m.put(k, h)
 }
 
 // rootAt returns the Merkle root of the first size entries, in O(log size)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"runtime"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/uuid"
@@ -39,10 +40,11 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 		return nil, err
 	}
 	v := NewChainVerifier()
-	if err := l.verifyRange(ctx, snap, v, head); err != nil {
+	var sums [3]indexSum
+	if err := l.verifyRange(ctx, snap, v, head, &sums); err != nil {
 		return nil, err
 	}
-	if err := l.checkIndexes(ctx, snap, head.Size); err != nil {
+	if err := l.checkIndexes(snap, head.Size, &sums); err != nil {
 		return nil, err
 	}
 	return l.finishVerify(v, head, cp, 0)
@@ -114,7 +116,7 @@ func (l *Ledger) VerifyFrom(ctx context.Context, trusted []byte) (*VerifyReport,
 	if e, err := fastHeader(lastB); err == nil {
 		v.lastTime = e.RecordedAt.Format(RecordedAtLayout)
 	}
-	if err := l.verifyRange(ctx, snap, v, head); err != nil {
+	if err := l.verifyRange(ctx, snap, v, head, nil); err != nil {
 		return nil, err
 	}
 	return l.finishVerify(v, head, cp, tc.Size)
@@ -155,79 +157,78 @@ func (l *Ledger) finishVerify(v *ChainVerifier, head Head, cp *Checkpoint, from 
 }
 
 // verifyRange feeds entries [v.Size(), head.Size) to v and checks the stored
-// tree hashes each one implies.
-func (l *Ledger) verifyRange(ctx context.Context, snap *pebble.Snapshot, v *ChainVerifier, head Head) error {
+// tree hashes each one implies. With sums non-nil it also adds every entry's
+// index rows to them. Decoding, hashing and index rows run on all cores; the
+// chain and the tree are checked in seq order.
+func (l *Ledger) verifyRange(ctx context.Context, snap *pebble.Snapshot, v *ChainVerifier, head Head, sums *[3]indexSum) error {
 	from := v.Size()
-	eit, err := snap.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixEntry, from), UpperBound: []byte{prefixEntry + 1}})
-	if err != nil {
-		return err
-	}
-	defer eit.Close()
 	hit, err := snap.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixHash, uint64(tlog.StoredHashIndex(0, int64(from)))), UpperBound: []byte{prefixHash + 1}})
 	if err != nil {
 		return err
 	}
 	defer hit.Close()
 	hit.First()
-	// The frontier of the tree at from, for computing the hashes each new
-	// entry completes.
-	var frontier [64]frontierNode
-	base := snapHashes(snap)
-	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(idx))
-		for i, x := range idx {
-			level, n := tlog.SplitStoredHashIndex(x)
-			if f := frontier[level]; f.ok && f.n == n {
-				out[i] = f.hash
-				continue
+
+	stop := make(chan struct{})
+	defer close(stop)
+	work := make(chan *verifyChunk, 8)
+	ordered := make(chan *verifyChunk, 8)
+	var prodErr error
+	go func() {
+		defer close(work)
+		defer close(ordered)
+		prodErr = produceChunks(snap, from, stop, work, ordered)
+	}()
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		go func() {
+			for c := range work {
+				c.process(sums != nil)
 			}
-			h, err := base.ReadHashes([]int64{x})
-			if err != nil {
-				return nil, err
-			}
-			out[i] = h[0]
-		}
-		return out, nil
-	})
-	for ok := eit.First(); ok; ok = eit.Next() {
-		seq := be64(eit.Key()[1:])
-		if seq%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		if seq >= head.Size {
-			return &ChainError{Seq: seq, What: fmt.Sprintf("entry beyond the head (size %d)", head.Size)}
-		}
-		if seq != v.Size() {
-			return &ChainError{Seq: v.Size(), What: "missing entry", Want: fmt.Sprintf("entry %d", v.Size()), Got: fmt.Sprintf("entry %d next", seq)}
-		}
-		if _, err := v.Add(eit.Value()); err != nil {
+		}()
+	}
+	for c := range ordered {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		leaf := v.LastHash()
-		hashes, err := tlog.StoredHashesForRecordHash(int64(seq), leaf, reader)
-		if err != nil {
-			return &ChainError{Seq: seq, What: "tree hashes unreadable: " + err.Error()}
+		<-c.done
+		for i := range c.items {
+			it := &c.items[i]
+			seq := it.seq
+			if seq >= head.Size {
+				return &ChainError{Seq: seq, What: fmt.Sprintf("entry beyond the head (size %d)", head.Size)}
+			}
+			if seq != v.Size() {
+				return &ChainError{Seq: v.Size(), What: "missing entry", Want: fmt.Sprintf("entry %d", v.Size()), Got: fmt.Sprintf("entry %d next", seq)}
+			}
+			if it.err != nil {
+				return &ChainError{Seq: seq, What: "entry does not decode: " + it.err.Error()}
+			}
+			if err := v.addHashed(it.e, it.leaf); err != nil {
+				return err
+			}
+			idx := uint64(tlog.StoredHashIndex(0, int64(seq)))
+			for i, h := range v.stored {
+				what := "stored leaf hash"
+				if i > 0 {
+					what = fmt.Sprintf("stored tree hash (level %d)", i)
+				}
+				if !hit.Valid() || be64(hit.Key()[1:]) != idx+uint64(i) {
+					return &ChainError{Seq: seq, What: what + " missing"}
+				}
+				if !bytes.Equal(hit.Value(), h[:]) {
+					return &ChainError{Seq: seq, What: what, Want: Hex(h), Got: fmt.Sprintf("%x", hit.Value())}
+				}
+				hit.Next()
+			}
 		}
-		idx := uint64(tlog.StoredHashIndex(0, int64(seq)))
-		for i, h := range hashes {
-			what := "stored leaf hash"
-			if i > 0 {
-				what = fmt.Sprintf("stored tree hash (level %d)", i)
+		if sums != nil {
+			for i := range sums {
+				sums[i].merge(&c.sums[i])
 			}
-			if !hit.Valid() || be64(hit.Key()[1:]) != idx+uint64(i) {
-				return &ChainError{Seq: seq, What: what + " missing"}
-			}
-			if !bytes.Equal(hit.Value(), h[:]) {
-				return &ChainError{Seq: seq, What: what, Want: Hex(h), Got: fmt.Sprintf("%x", hit.Value())}
-			}
-			hit.Next()
-			frontier[i] = frontierNode{n: int64(seq) >> i, hash: h, ok: true}
 		}
 	}
-	if err := eit.Error(); err != nil {
-		return err
+	if prodErr != nil {
+		return prodErr
 	}
 	if v.Size() != head.Size {
 		return &ChainError{Seq: v.Size(), What: "missing entry", Want: fmt.Sprintf("%d entries", head.Size), Got: fmt.Sprintf("%d", v.Size())}
@@ -238,6 +239,101 @@ func (l *Ledger) verifyRange(ctx context.Context, snap *pebble.Snapshot, v *Chai
 	return nil
 }
 
+// verifyChunk is a run of consecutive entries, decoded and hashed by a
+// worker while the checker goes through earlier ones.
+type verifyChunk struct {
+	items []verifyItem
+	buf   []byte
+	sums  [3]indexSum
+	done  chan struct{}
+}
+
+type verifyItem struct {
+	seq  uint64
+	raw  []byte
+	e    *Entry
+	leaf Hash
+	err  error
+}
+
+const verifyChunkSize = 256
+
+func produceChunks(snap *pebble.Snapshot, from uint64, stop <-chan struct{}, work, ordered chan<- *verifyChunk) error {
+	eit, err := snap.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixEntry, from), UpperBound: []byte{prefixEntry + 1}})
+	if err != nil {
+		return err
+	}
+	defer eit.Close()
+	c := &verifyChunk{done: make(chan struct{})}
+	send := func() bool {
+		// Both or neither: the checker waits on done for every chunk it gets.
+		select {
+		case ordered <- c:
+		case <-stop:
+			return false
+		}
+		select {
+		case work <- c:
+		case <-stop:
+			close(c.done)
+			return false
+		}
+		c = &verifyChunk{done: make(chan struct{})}
+		return true
+	}
+	for ok := eit.First(); ok; ok = eit.Next() {
+		k, val := eit.Key(), eit.Value()
+		start := len(c.buf)
+		c.buf = append(c.buf, val...)
+		c.items = append(c.items, verifyItem{seq: be64(k[1:]), raw: c.buf[start:len(c.buf):len(c.buf)]})
+		if len(c.items) == verifyChunkSize {
+			// c.buf may have moved while growing: re-slice the items.
+			c.reslice()
+			if !send() {
+				return nil
+			}
+		}
+	}
+	if len(c.items) > 0 {
+		c.reslice()
+		send()
+	}
+	return eit.Error()
+}
+
+func (c *verifyChunk) reslice() {
+	off := 0
+	for i := range c.items {
+		n := len(c.items[i].raw)
+		c.items[i].raw = c.buf[off : off+n : off+n]
+		off += n
+	}
+}
+
+func (c *verifyChunk) process(rows bool) {
+	defer close(c.done)
+	for i := range c.items {
+		it := &c.items[i]
+		it.e, it.err = fastHeader(it.raw)
+		if it.err != nil {
+			continue
+		}
+		it.leaf = LeafHash(it.raw)
+		if rows {
+			id, cs, dev := expectedRows(it.e, it.seq, it.leaf)
+			if id[0] != nil {
+				c.sums[0].add(id[0], id[1])
+			} else {
+				it.err = fmt.Errorf("the ledger's members are not in canonical form")
+			}
+			if cs[0] != nil {
+				c.sums[1].add(cs[0], cs[1])
+			}
+			c.sums[2].add(dev[0], dev[1])
+		}
+	}
+}
+
 // indexSum is an order-independent digest of a set of index rows: the count
 // and the XOR of SHA-256(key || value). It lets Verify compare the indexes
 // with the entries in two sequential scans; only on a mismatch does it look
@@ -245,6 +341,13 @@ func (l *Ledger) verifyRange(ctx context.Context, snap *pebble.Snapshot, v *Chai
 type indexSum struct {
 	n   uint64
 	sum [32]byte
+}
+
+func (s *indexSum) merge(o *indexSum) {
+	s.n += o.n
+	for i := range s.sum {
+		s.sum[i] ^= o.sum[i]
+	}
 }
 
 func (s *indexSum) add(k, v []byte) {
@@ -275,36 +378,10 @@ func expectedRows(e *Entry, seq uint64, leaf Hash) (id, cs, dev [2][]byte) {
 	return
 }
 
-// checkIndexes compares the id, case and device indexes with the entries.
-func (l *Ledger) checkIndexes(ctx context.Context, snap *pebble.Snapshot, size uint64) error {
-	var want, got [3]indexSum
-	eit, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEntry}, UpperBound: []byte{prefixEntry + 1}})
-	if err != nil {
-		return err
-	}
-	for ok := eit.First(); ok; ok = eit.Next() {
-		seq := be64(eit.Key()[1:])
-		if seq%4096 == 0 && ctx.Err() != nil {
-			eit.Close()
-			return ctx.Err()
-		}
-		e, err := fastHeader(eit.Value())
-		if err != nil {
-			eit.Close()
-			return &ChainError{Seq: seq, What: "entry does not decode: " + err.Error()}
-		}
-		id, cs, dev := expectedRows(e, seq, LeafHash(eit.Value()))
-		if id[0] == nil {
-			eit.Close()
-			return &ChainError{Seq: seq, What: "entry is not in canonical form"}
-		}
-		want[0].add(id[0], id[1])
-		if cs[0] != nil {
-			want[1].add(cs[0], cs[1])
-		}
-		want[2].add(dev[0], dev[1])
-	}
-	eit.Close()
+// checkIndexes compares the id, case and device indexes with the rows the
+// entries imply (want, summed by verifyRange).
+func (l *Ledger) checkIndexes(snap *pebble.Snapshot, size uint64, want *[3]indexSum) error {
+	var got [3]indexSum
 	for i, p := range []byte{prefixID, prefixCase, prefixDevice} {
 		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{p}, UpperBound: []byte{p + 1}})
 		if err != nil {
@@ -313,9 +390,13 @@ func (l *Ledger) checkIndexes(ctx context.Context, snap *pebble.Snapshot, size u
 		for ok := it.First(); ok; ok = it.Next() {
 			got[i].add(it.Key(), it.Value())
 		}
+		err = it.Error()
 		it.Close()
+		if err != nil {
+			return err
+		}
 	}
-	if want == got {
+	if *want == got {
 		return nil
 	}
 	return l.locateIndexError(snap, size)
