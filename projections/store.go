@@ -583,3 +583,11 @@ func (s *Store) Wait(ctx context.Context, size uint64) error {
 		}
 	}
 }
+
+// Changed returns a channel closed the next time the serving build or its
+// consumer changes (Run starting or stopping, a swap).
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.changed
+}

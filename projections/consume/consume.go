@@ -1,0 +1,411 @@
+// Package consume feeds a read model from the ledger's JetStream events
+// stream, verifying every entry on the way in.
+//
+// A Consumer is a durable pull consumer on the events stream. For each
+// entry it checks, before the Handler sees it, that
+//
+//   - the stream sequence is the next one (entry seq = position),
+//   - the payload's RFC 6962 leaf hash equals the Liuhen-Leaf-Hash header,
+//   - the entry reads, carries that seq, and its prev is the leaf hash of
+//     the entry before it (the one stored with the position), and
+//   - the Liuhen-Seq header and the subject agree with the entry.
+//
+// A failure is a *ledger.ChainError naming the seq: Run stops there, having
+// applied everything before it, and never skips. Case chains (case_seq,
+// case_prev) and the Merkle root are checked by Ledger.Verify and `liuhen
+// verify`, not here.
+//
+// # Position
+//
+// The position (entries applied, from seq 0) and the leaf hash of the last
+// applied entry live in the reader's own Pebble, under
+//
+//	key                              value
+//	"\x00consume/" name "/pos"       position:8 big-endian | last leaf hash:32
+//
+// and are written in the same pebble.Batch as the Handler's writes, one
+// batch per fetched group of entries. A crash therefore loses both or
+// neither; redeliveries at or below the position are skipped. Projections
+// must keep their own keys outside the "\x00consume/" prefix.
+//
+// JetStream's ack is only a hint: entries are acknowledged after the batch
+// commits, and if the durable consumer on the server is ever ahead of the
+// stored position (a reader restored from a backup, a batch not fsynced
+// with NoSync) it is recreated at the stored position.
+//
+// One Consumer per name may run at a time.
+package consume
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/liuhen/liuhen/internal/natsrv"
+	"github.com/liuhen/liuhen/ledger"
+)
+
+// Handler applies one verified entry to the read model, writing only into b.
+// It is called from one goroutine, in seq order. An error stops Run and the
+// batch is not committed; e.Bytes is valid only during the call.
+type Handler interface {
+	Apply(ctx context.Context, b *pebble.Batch, e *ledger.Entry) error
+}
+
+// Options configures a Consumer. The zero value of every field means its
+// default.
+type Options struct {
+	// Stream is the events stream. Default "LIUHEN_EVENTS".
+	Stream string
+	// Batch is the most entries applied in one Pebble batch, and the
+	// consumer's pull size. Default 1024.
+	Batch int
+	// AckWait is how long JetStream waits for an ack before redelivering.
+	// Default 30 s.
+	AckWait time.Duration
+	// NoSync commits batches without fsync. The read model may then lose
+	// its last batches in a crash, together with their position; they are
+	// delivered again. Default false.
+	NoSync bool
+	// Logger receives operational messages. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// A Consumer applies the events stream to a read model. Position and
+// Caught are safe for concurrent use; Run is called once.
+type Consumer struct {
+	js   jetstream.JetStream
+	db   *pebble.DB
+	name string
+	h    Handler
+	opts Options
+	key  []byte
+
+	pos  atomic.Uint64 // entries applied; written by Run
+	last ledger.Hash   // leaf hash of entry pos-1; owned by Run
+
+	mu    sync.Mutex
+	moved chan struct{} // closed and replaced when pos moves; guarded by mu
+}
+
+// PositionKey is the key under which the consumer name keeps its position.
+func PositionKey(name string) []byte { return []byte("\x00consume/" + name + "/pos") }
+
+// New returns a consumer named name (also the durable consumer's name:
+// letters, digits, '-' and '_') reading the stored position from db.
+func New(js jetstream.JetStream, db *pebble.DB, name string, h Handler, opts Options) (*Consumer, error) {
+	var errs []error
+	if !validName(name) {
+		errs = append(errs, fmt.Errorf("consume: name %q must be letters, digits, '-' and '_'", name))
+	}
+	if js == nil || db == nil || h == nil {
+		errs = append(errs, errors.New("consume: JetStream, Pebble and Handler are required"))
+	}
+	if opts.Batch < 0 || opts.AckWait < 0 {
+		errs = append(errs, errors.New("consume: Options must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if opts.Stream == "" {
+		opts.Stream = natsrv.NewLayout("x").Events
+	}
+	if opts.Batch == 0 {
+		opts.Batch = 1024
+	}
+	if opts.AckWait == 0 {
+		opts.AckWait = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	c := &Consumer{js: js, db: db, name: name, h: h, opts: opts, key: PositionKey(name), moved: make(chan struct{})}
+	v, closer, err := db.Get(c.key)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("consume %s: reading the position: %w", name, err)
+	default:
+		defer closer.Close()
+		if len(v) != 40 {
+			return nil, fmt.Errorf("consume %s: position record is %d bytes, want 40", name, len(v))
+		}
+		c.pos.Store(binary.BigEndian.Uint64(v))
+		copy(c.last[:], v[8:])
+	}
+	return c, nil
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Position returns how many entries have been applied and committed. It
+// equals the ledger's size when the consumer has caught up.
+func (c *Consumer) Position() uint64 { return c.pos.Load() }
+
+// Caught waits until Position() >= size or ctx is done.
+func (c *Consumer) Caught(ctx context.Context, size uint64) error {
+	for {
+		c.mu.Lock()
+		ch := c.moved
+		c.mu.Unlock()
+		if c.pos.Load() >= size {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// errGap is a delivery that skipped entries: the subscription is restarted
+// at the position.
+type errGap struct{ want, got uint64 }
+
+func (e *errGap) Error() string {
+	return fmt.Sprintf("consume: delivered entry %d, want %d", e.got, e.want)
+}
+
+// Run consumes until ctx is done (it then returns nil) or a fatal error: a
+// *ledger.ChainError (errors.Is ledger.ErrCorrupt), the Handler's error, or
+// a Pebble error. While NATS is unreachable it keeps retrying.
+func (c *Consumer) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	gaps := 0
+	for {
+		before := c.Position()
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var gap *errGap
+		switch {
+		case errors.As(err, &gap):
+			// Redeliveries interleave with new deliveries; a real hole in
+			// the stream shows up again at the same place.
+			if gaps++; gaps >= 3 && c.Position() == before {
+				return &ledger.ChainError{Seq: gap.want, What: "missing entry", Want: fmt.Sprint(gap.want), Got: fmt.Sprint(gap.got)}
+			}
+			c.opts.Logger.Warn("consume: delivery skipped entries; restarting at the position", "name", c.name, "err", err)
+			continue
+		case errors.Is(err, errFatal):
+			return errors.Unwrap(err)
+		}
+		gaps = 0
+		if c.Position() != before {
+			backoff = 100 * time.Millisecond
+		}
+		c.opts.Logger.Warn("consume: reading the stream failed; retrying", "name", c.name, "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// errFatal marks errors that stop Run.
+var errFatal = errors.New("fatal")
+
+type fatalErr struct{ err error }
+
+func (f fatalErr) Error() string        { return f.err.Error() }
+func (f fatalErr) Is(target error) bool { return target == errFatal }
+func (f fatalErr) Unwrap() error        { return f.err }
+
+// session subscribes at the position and applies batches until an error.
+func (c *Consumer) session(ctx context.Context) error {
+	cons, err := c.durable(ctx)
+	if err != nil {
+		return err
+	}
+	ch := make(chan jetstream.Msg, 2*c.opts.Batch)
+	done := make(chan struct{})
+	defer close(done)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case ch <- m:
+		case <-done:
+		}
+	},
+		jetstream.PullMaxMessages(2*c.opts.Batch),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			c.opts.Logger.Debug("consume: pull", "name", c.name, "err", err)
+		}))
+	if err != nil {
+		return err
+	}
+	defer cc.Stop()
+	msgs := make([]jetstream.Msg, 0, c.opts.Batch)
+	for {
+		select {
+		case m := <-ch:
+			msgs = append(msgs[:0], m)
+		case <-cc.Closed():
+			return errors.New("consume: subscription closed")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	more:
+		for len(msgs) < c.opts.Batch {
+			select {
+			case m := <-ch:
+				msgs = append(msgs, m)
+			default:
+				break more
+			}
+		}
+		if err := c.apply(ctx, msgs); err != nil {
+			return err
+		}
+	}
+}
+
+// durable returns the durable consumer, created at the position, or
+// recreated there if the server's copy is ahead of it.
+func (c *Consumer) durable(ctx context.Context) (jetstream.Consumer, error) {
+	pos := c.Position()
+	cfg := jetstream.ConsumerConfig{
+		Durable:       c.name,
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       c.opts.AckWait,
+		MaxAckPending: 4 * c.opts.Batch,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if pos > 0 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = pos + 1
+	}
+	cons, err := c.js.Consumer(ctx, c.opts.Stream, c.name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return c.js.CreateConsumer(ctx, c.opts.Stream, cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if info.AckFloor.Stream <= pos {
+		return cons, nil
+	}
+	c.opts.Logger.Warn("consume: the durable consumer is ahead of the stored position; recreating it",
+		"name", c.name, "position", pos, "ack_floor", info.AckFloor.Stream)
+	if err := c.js.DeleteConsumer(ctx, c.opts.Stream, c.name); err != nil {
+		return nil, err
+	}
+	return c.js.CreateConsumer(ctx, c.opts.Stream, cfg)
+}
+
+// apply verifies and applies msgs in one batch. On a broken entry it
+// commits what came before it and returns the *ledger.ChainError.
+func (c *Consumer) apply(ctx context.Context, msgs []jetstream.Msg) error {
+	b := c.db.NewBatch()
+	defer b.Close()
+	pos, last := c.Position(), c.last
+	var stop error
+	for _, m := range msgs {
+		md, err := m.Metadata()
+		if err != nil {
+			stop = err
+			break
+		}
+		seq := md.Sequence.Stream - 1
+		if seq < pos {
+			continue // redelivered
+		}
+		if seq > pos {
+			stop = &errGap{want: pos, got: seq}
+			break
+		}
+		e, leaf, err := verify(m, seq, last)
+		if err != nil {
+			stop = fatalErr{fmt.Errorf("consume %s: %w", c.name, err)}
+			break
+		}
+		if err := c.h.Apply(ctx, b, e); err != nil {
+			return fatalErr{fmt.Errorf("consume %s: applying entry %d: %w", c.name, seq, err)}
+		}
+		pos, last = pos+1, leaf
+	}
+	if pos != c.Position() {
+		v := binary.BigEndian.AppendUint64(make([]byte, 0, 40), pos)
+		v = append(v, last[:]...)
+		if err := b.Set(c.key, v, nil); err != nil {
+			return fatalErr{err}
+		}
+		opt := pebble.Sync
+		if c.opts.NoSync {
+			opt = pebble.NoSync
+		}
+		if err := b.Commit(opt); err != nil {
+			return fatalErr{fmt.Errorf("consume %s: commit: %w", c.name, err)}
+		}
+		c.last = last
+		c.pos.Store(pos)
+		c.mu.Lock()
+		close(c.moved)
+		c.moved = make(chan struct{})
+		c.mu.Unlock()
+	}
+	if stop == nil && len(msgs) > 0 {
+		// AckAll: one ack covers the batch. The position, not the ack, is
+		// the truth; a lost ack only means redeliveries that are skipped.
+		_ = msgs[len(msgs)-1].Ack()
+	}
+	return stop
+}
+
+// verify checks one delivered entry against the chain (see the package
+// doc) and returns it with its leaf hash.
+func verify(m jetstream.Msg, seq uint64, prev ledger.Hash) (*ledger.Entry, ledger.Hash, error) {
+	data := m.Data()
+	h := m.Headers()
+	leaf := ledger.LeafHash(data)
+	if got := h.Get(natsrv.HeaderLeafHash); got != ledger.Hex(leaf) {
+		return nil, leaf, &ledger.ChainError{Seq: seq, What: "leaf hash (payload against the " + natsrv.HeaderLeafHash + " header)", Want: got, Got: ledger.Hex(leaf)}
+	}
+	e, err := natsrv.ScanEntry(data)
+	if err != nil {
+		return nil, leaf, &ledger.ChainError{Seq: seq, What: "entry does not read: " + err.Error()}
+	}
+	if e.Seq != seq {
+		return nil, leaf, &ledger.ChainError{Seq: seq, What: "seq", Want: fmt.Sprint(seq), Got: fmt.Sprint(e.Seq)}
+	}
+	if e.Prev != prev {
+		return nil, leaf, &ledger.ChainError{Seq: seq, What: "prev", Want: ledger.Hex(prev), Got: ledger.Hex(e.Prev)}
+	}
+	if got := h.Get(natsrv.HeaderSeq); got != strconv.FormatUint(seq, 10) {
+		return nil, leaf, &ledger.ChainError{Seq: seq, What: natsrv.HeaderSeq + " header", Want: fmt.Sprint(seq), Got: got}
+	}
+	if suffix := ".events." + natsrv.TypeTokens(e.Type) + "." + natsrv.CaseToken(e.CaseID); !strings.HasSuffix(m.Subject(), suffix) {
+		return nil, leaf, &ledger.ChainError{Seq: seq, What: "subject", Want: "…" + suffix, Got: m.Subject()}
+	}
+	return e, leaf, nil
+}

@@ -1,0 +1,341 @@
+package consume_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/liuhen/liuhen/internal/natsrv"
+	"github.com/liuhen/liuhen/ledger"
+	"github.com/liuhen/liuhen/ledger/outbox"
+	"github.com/liuhen/liuhen/projections/consume"
+)
+
+const origin = "liuhen.test/consume"
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func newLedger(t testing.TB) *ledger.Ledger {
+	t.Helper()
+	skey, _, _ := ledger.GenerateKey(origin)
+	s, err := ledger.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Create(ledger.Config{Dir: t.TempDir() + "/ledger", Origin: origin, Signer: s, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func record(i int) []byte {
+	c := ""
+	if i%4 != 0 {
+		c = fmt.Sprintf(`"case_id":"0193f09e-1111-7000-8000-%012d",`, i%9)
+	}
+	id := uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "consume/%d", i))
+	return fmt.Appendf(nil, `{"id":"%s","type":"inspection.recorded",%s"occurred_at":"2026-05-12T09:31:02+08:00","device":{"id":"ZFY-1","seq":%d},"data":{"n":%d}}`, id, c, i, i)
+}
+
+func appendRange(t testing.TB, l *ledger.Ledger, from, to int) {
+	t.Helper()
+	for i := from; i < to; i += 500 {
+		var raws [][]byte
+		for j := i; j < min(i+500, to); j++ {
+			raws = append(raws, record(j))
+		}
+		if _, err := l.Append(context.Background(), raws); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// server starts an in-process JetStream server with the streams.
+func server(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	s, err := natsrv.Embed(natsrv.EmbedConfig{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	nc, err := natsrv.ConnectEmbedded(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	if err := natsrv.EnsureStreams(context.Background(), js, natsrv.NewLayout(origin), 1); err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// relay publishes l until cleanup and returns once size entries are out.
+func relay(t testing.TB, l *ledger.Ledger, nc *nats.Conn) *outbox.Relay {
+	t.Helper()
+	r, err := outbox.New(l, nc, outbox.Config{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+func published(t testing.TB, r *outbox.Relay, n uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.Wait(ctx, n); err != nil {
+		t.Fatalf("relay: %v (%+v)", err, r.Status())
+	}
+}
+
+func openDB(t testing.TB) *pebble.DB {
+	t.Helper()
+	db, err := pebble.Open("db", &pebble.Options{FS: vfs.NewMem(), Logger: quietPebble{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)  {}
+func (quietPebble) Errorf(string, ...any) {}
+func (quietPebble) Fatalf(f string, a ...any) {
+	panic(fmt.Sprintf(f, a...))
+}
+
+// recorder is a Handler that writes "r/<seq>" -> id into the batch and
+// remembers every seq it was given.
+type recorder struct {
+	mu   sync.Mutex
+	seqs []uint64
+}
+
+func (r *recorder) Apply(_ context.Context, b *pebble.Batch, e *ledger.Entry) error {
+	r.mu.Lock()
+	r.seqs = append(r.seqs, e.Seq)
+	r.mu.Unlock()
+	return b.Set(binary.BigEndian.AppendUint64([]byte("r/"), e.Seq), e.ID[:], nil)
+}
+
+func (r *recorder) applied() []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]uint64(nil), r.seqs...)
+}
+
+// running is a consumer running in the background.
+type running struct {
+	*consume.Consumer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func run(t testing.TB, js jetstream.JetStream, db *pebble.DB, name string, h consume.Handler) *running {
+	t.Helper()
+	c, err := consume.New(js, db, name, h, consume.Options{Logger: quiet, Batch: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Consumer: c, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx) }()
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+func (r *running) stop() error {
+	r.cancel()
+	err := <-r.done
+	r.done <- err
+	return err
+}
+
+func (r *running) caught(t testing.TB, size uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waited := make(chan error, 1)
+	go func() { waited <- r.Caught(ctx, size) }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("Caught(%d) at position %d: %v", size, r.Position(), err)
+		}
+	case err := <-r.done:
+		r.done <- err
+		t.Fatalf("Run() = %v at position %d, want to reach %d", err, r.Position(), size)
+	}
+}
+
+// exactlyInOrder checks that seqs is 0..n-1.
+func exactlyInOrder(t testing.TB, seqs []uint64, n int) {
+	t.Helper()
+	if len(seqs) != n {
+		t.Fatalf("handler saw %d entries, want %d", len(seqs), n)
+	}
+	for i, s := range seqs {
+		if s != uint64(i) {
+			t.Fatalf("handler's entry %d is seq %d", i, s)
+		}
+	}
+}
+
+// TestConsumeAll: N entries appended, the consumer applies exactly N, in
+// order, verified, with its position in the same store.
+func TestConsumeAll(t *testing.T) {
+	l := newLedger(t)
+	nc, js := server(t)
+	appendRange(t, l, 0, 1500)
+	relay(t, l, nc)
+	db := openDB(t)
+	h := &recorder{}
+	c := run(t, js, db, "all", h)
+	c.caught(t, 1500)
+	appendRange(t, l, 1500, 2000) // live
+	c.caught(t, 2000)
+	exactlyInOrder(t, h.applied(), 2000)
+
+	it, _ := db.NewIter(&pebble.IterOptions{LowerBound: []byte("r/"), UpperBound: []byte("r0")})
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		n++
+	}
+	it.Close()
+	if n != 2000 {
+		t.Errorf("read model has %d keys, want 2000", n)
+	}
+	v, closer, err := db.Get(consume.PositionKey("all"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, _ := l.LeafHashAt(1999)
+	if binary.BigEndian.Uint64(v) != 2000 || string(v[8:]) != string(last[:]) {
+		t.Errorf("stored position %x, want 2000 and the leaf hash of entry 1999", v)
+	}
+	closer.Close()
+}
+
+// TestRedeliveriesSkipped: the server redelivers everything from the start
+// (its durable was reset); the consumer resumes from its stored position and
+// last hash and applies nothing twice.
+func TestRedeliveriesSkipped(t *testing.T) {
+	l := newLedger(t)
+	nc, js := server(t)
+	appendRange(t, l, 0, 1000)
+	relay(t, l, nc)
+	db := openDB(t)
+	h := &recorder{}
+	c := run(t, js, db, "redeliver", h)
+	c.caught(t, 1000)
+	c.stop()
+
+	// A durable that starts over at seq 0, and more entries.
+	if err := js.DeleteConsumer(t.Context(), "LIUHEN_EVENTS", "redeliver"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateConsumer(t.Context(), "LIUHEN_EVENTS", jetstream.ConsumerConfig{Durable: "redeliver", AckPolicy: jetstream.AckAllPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	appendRange(t, l, 1000, 1300)
+	c = run(t, js, db, "redeliver", h)
+	c.caught(t, 1300)
+	exactlyInOrder(t, h.applied(), 1300)
+}
+
+// TestDurableAhead: a reader store that is behind the server's durable (a
+// restored backup, here a new store) gets the durable recreated at its own
+// position and sees every entry.
+func TestDurableAhead(t *testing.T) {
+	l := newLedger(t)
+	nc, js := server(t)
+	appendRange(t, l, 0, 700)
+	relay(t, l, nc)
+	c := run(t, js, openDB(t), "ahead", &recorder{})
+	c.caught(t, 700)
+	c.stop()
+
+	h := &recorder{}
+	c = run(t, js, openDB(t), "ahead", h)
+	c.caught(t, 700)
+	exactlyInOrder(t, h.applied(), 700)
+}
+
+// TestTamperInTransit hands the consumer a stream in which entry 40's
+// payload was altered, with and without fixing the leaf hash header. It is
+// refused, naming the seq, and nothing after it is applied.
+func TestTamperInTransit(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		fixHeader bool
+		wantSeq   uint64 // where the chain breaks
+		wantWhat  string
+	}{
+		{"payload", false, 40, "leaf hash"},
+		{"payload and header", true, 41, "prev"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLedger(t)
+			appendRange(t, l, 0, 100)
+			_, js := server(t)
+			lay := natsrv.NewLayout(origin)
+			for seq, b := range l.Entries(0) {
+				e, _ := ledger.DecodeEntry(b)
+				data := append([]byte(nil), b...)
+				leaf := ledger.Hex(ledger.LeafHash(b))
+				if seq == 40 {
+					copy(data[len(data)-10:], `"n":99999}`[:10]) // a different number
+					if tc.fixHeader {
+						leaf = ledger.Hex(ledger.LeafHash(data))
+					}
+				}
+				m := &nats.Msg{Subject: lay.EventSubject(e.Type, e.CaseID), Data: data, Header: nats.Header{
+					natsrv.HeaderSeq:      {strconv.FormatUint(seq, 10)},
+					natsrv.HeaderLeafHash: {leaf},
+				}}
+				if _, err := js.PublishMsg(t.Context(), m, jetstream.WithExpectLastSequence(seq)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := &recorder{}
+			c := run(t, js, openDB(t), "tamper", h)
+			var err error
+			select {
+			case err = <-c.done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("Run did not stop; position %d", c.Position())
+			}
+			var ce *ledger.ChainError
+			if !errors.As(err, &ce) || ce.Seq != tc.wantSeq || ce.What[:len(tc.wantWhat)] != tc.wantWhat || !errors.Is(err, ledger.ErrCorrupt) {
+				t.Fatalf("Run() = %v, want a ChainError at seq %d (%s)", err, tc.wantSeq, tc.wantWhat)
+			}
+			t.Logf("Run() = %v", err)
+			if c.Position() != tc.wantSeq {
+				t.Errorf("Position() = %d, want %d: everything before the break, nothing after", c.Position(), tc.wantSeq)
+			}
+			exactlyInOrder(t, h.applied(), int(tc.wantSeq))
+		})
+	}
+}

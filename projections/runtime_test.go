@@ -1,0 +1,272 @@
+package projections_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/liuhen/liuhen/ledger"
+	"github.com/liuhen/liuhen/projections"
+	"github.com/liuhen/liuhen/projections/casefile"
+	"github.com/liuhen/liuhen/projections/internal/feed"
+	"github.com/liuhen/liuhen/projections/internal/projtest"
+	"github.com/liuhen/liuhen/projections/internal/synth"
+	"github.com/liuhen/liuhen/projections/public"
+	"github.com/liuhen/liuhen/projections/report"
+)
+
+func all() []projections.Projection {
+	return []projections.Projection{casefile.New(), report.New(report.Config{}), public.New(public.Config{Agency: "晋城市城市管理局"})}
+}
+
+// dump returns every read-model key and value of a store (the consumer's
+// own position keys excluded).
+func dump(t *testing.T, st *projections.Store) map[string]string {
+	t.Helper()
+	sn, err := st.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Close()
+	it, err := sn.NewIter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	m := map[string]string{}
+	for ok := it.First(); ok; ok = it.Next() {
+		k := string(it.Key())
+		if bytes.HasPrefix(it.Key(), []byte("feed/")) || k == "rt/meta" {
+			continue
+		}
+		m[k] = string(it.Value())
+	}
+	return m
+}
+
+func sameModel(t *testing.T, what string, a, b map[string]string) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Errorf("%s: %d keys vs %d", what, len(a), len(b))
+	}
+	n := 0
+	for k, v := range a {
+		if b[k] != v {
+			if n++; n <= 3 {
+				t.Errorf("%s: key %q:\n%s\nvs\n%s", what, k, v, b[k])
+			}
+		}
+	}
+}
+
+// TestRebuildEqualsIncremental: a store fed while the ledger grows, in
+// small and odd-sized batches, equals one built from scratch at the end.
+func TestRebuildEqualsIncremental(t *testing.T) {
+	recs := synth.Year(synth.Options{Seed: 3, Cases: 120, Spill: true})
+	l := projtest.Ledger(t, recs[:1])
+	rt := projtest.Runtime(t, l, t.TempDir(), feed.Options{BatchSize: 7})
+	inc, err := rt.Register("read", all()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	projtest.Start(t, rt)
+	for i := 1; i < len(recs); {
+		n := min(len(recs)-i, 1+i%97)
+		projtest.Append(t, l, recs[i:i+n])
+		i += n
+	}
+	if err := inc.Wait(t.Context(), l.Head().Size); err != nil {
+		t.Fatal(err)
+	}
+	full := projtest.Build(t, l, all()...)
+	sameModel(t, "incremental vs rebuild", dump(t, inc), dump(t, full))
+}
+
+// TestRedeliveryAndCrash applies the same entries twice, and drops batches
+// uncommitted mid-way, through the store's handler; the read model equals a
+// clean build.
+func TestRedeliveryAndCrash(t *testing.T) {
+	recs := synth.Year(synth.Options{Seed: 5, Cases: 80})
+	l := projtest.Ledger(t, recs)
+	clean := projtest.Build(t, l, all()...)
+	want := dump(t, clean)
+
+	var h projections.Handler
+	dir := t.TempDir()
+	rt, err := projections.New(projections.Config{
+		Dir:  dir,
+		Size: func(context.Context) (uint64, error) { return l.Head().Size, nil },
+		Consume: func(db *pebble.DB, name string, hh projections.Handler) (projections.Consumer, error) {
+			h = hh
+			return feed.New(l, db, name, hh, feed.Options{})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := rt.Register("read", all()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	// The runtime makes the consumer (and its handler) when it starts.
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	if err := st.Wait(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	db, err := pebble.Open(filepath.Join(dir, "read", "b000001"), &pebble.Options{})
+	if err == nil {
+		db.Close()
+		t.Fatal("build directory not locked while the runtime holds it")
+	}
+	// Drive the handler by hand on the runtime's own database.
+	var entries []*ledger.Entry
+	for _, raw := range l.Entries(0) {
+		e, err := ledger.DecodeEntry(append([]byte(nil), raw...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, e)
+	}
+	sdb := storeDB(t, st)
+	apply := func(from, to int, commit bool) {
+		b := sdb.NewBatch()
+		defer b.Close()
+		for _, e := range entries[from:to] {
+			if err := h.Apply(t.Context(), b, e); err != nil {
+				t.Fatalf("Apply(%d): %v", e.Seq, err)
+			}
+		}
+		if commit {
+			if err := b.Commit(pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n := len(entries)
+	apply(1, n/3, true)
+	apply(n/3, n/2, false)   // crash: batch dropped uncommitted
+	apply(n/3, 2*n/3, false) // and again, further
+	apply(1, n/2, true)      // redelivery of committed entries and the lost ones
+	apply(n/4, n/2, true)    // redelivery only
+	apply(n/2, n, true)
+	apply(n-5, n, true) // redelivery at the end
+	got := dump(t, st)
+	delete(got, "feed/read_b000001")
+	sameModel(t, "after redelivery and dropped batches", got, want)
+	if t.Failed() {
+		return
+	}
+	// A gap is refused.
+	b := sdb.NewBatch()
+	defer b.Close()
+	fake := *entries[n-1]
+	fake.Seq = uint64(n + 5)
+	if err := h.Apply(t.Context(), b, &fake); err == nil {
+		t.Fatalf("Apply(gap) = nil, want an error")
+	}
+}
+
+func storeDB(t *testing.T, st *projections.Store) *pebble.DB {
+	t.Helper()
+	db := projections.DBForTest(st)
+	if db == nil {
+		t.Fatal("no db")
+	}
+	return db
+}
+
+type versioned struct {
+	projections.Projection
+	v int
+}
+
+func (p versioned) Version() int { return p.v }
+
+// TestVersionChangeRebuilds: a store whose projection version changed keeps
+// serving the old build until the new one has caught up, then swaps.
+func TestVersionChangeRebuilds(t *testing.T) {
+	recs := synth.Year(synth.Options{Seed: 9, Cases: 40})
+	l := projtest.Ledger(t, recs)
+	dir := t.TempDir()
+
+	rt1 := projtest.Runtime(t, l, dir, feed.Options{})
+	st1, err := rt1.Register("read", versioned{casefile.New(), 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- rt1.Run(ctx) }()
+	if err := st1.Wait(t.Context(), l.Head().Size); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want := dump(t, st1)
+	rt1.Close()
+
+	rt2 := projtest.Runtime(t, l, dir, feed.Options{})
+	st2, err := rt2.Register("read", versioned{casefile.New(), 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := st2.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Build != "b000001" || s.Building != "b000002" || s.Size != l.Head().Size {
+		t.Fatalf("Status before Run = %+v, want the old build serving everything and b000002 building", s)
+	}
+	// The old build serves the full model before the new one exists.
+	sameModel(t, "old build while rebuilding", dump(t, st2), want)
+	projtest.Start(t, rt2)
+	waitStatus(t, st2, func(s projections.Status) bool { return s.Build == "b000002" && s.Building == "" })
+	if s, _ := st2.Status(); s.Versions["casefile"] != 2 {
+		t.Fatalf("Status = %+v, want casefile version 2", s)
+	}
+	sameModel(t, "new build", dump(t, st2), want)
+
+	// Rebuild on request, while serving.
+	if err := rt2.Rebuild("casefile"); err != nil {
+		t.Fatal(err)
+	}
+	projtest.Append(t, l, synth.Year(synth.Options{Seed: 10, Cases: 3, Year: 2021}))
+	waitStatus(t, st2, func(s projections.Status) bool { return s.Build == "b000003" && s.Building == "" })
+	if err := st2.Wait(t.Context(), l.Head().Size); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt2.Rebuild("nope"); err == nil {
+		t.Errorf("Rebuild(nope) = nil, want ErrUnknown")
+	}
+}
+
+// waitStatus waits for a swap until ok holds (the test's deadline bounds it).
+func waitStatus(t *testing.T, st *projections.Store, ok func(projections.Status) bool) {
+	t.Helper()
+	for {
+		ch := st.Changed()
+		s, err := st.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(s) {
+			return
+		}
+		select {
+		case <-ch:
+		case <-t.Context().Done():
+			t.Fatalf("Status = %+v: %v", s, t.Context().Err())
+		}
+	}
+}
