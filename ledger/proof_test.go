@@ -95,9 +95,9 @@ func TestProofsAllSizes(t *testing.T) {
 }
 
 func TestProofsRandomSizes(t *testing.T) {
-	n := 20000
+	n := 6000
 	if testing.Short() {
-		n = 3000
+		n = 2000
 	}
 	l, leaves := buildLedger(t, n)
 	rng := rand.New(rand.NewPCG(1, 2))
