@@ -233,7 +233,10 @@ func (s *Server) routesV1() {
 // format. Mount must be called before the server serves; it panics on a
 // pattern that conflicts with a registered one, as ServeMux does.
 func (s *Server) Mount(pattern string, allow Role, h http.Handler) {
-	s.handle(pattern, allow, func(w http.ResponseWriter, r *http.Request, _ *Token) error {
+	s.handle(pattern, allow, func(w http.ResponseWriter, r *http.Request, tok *Token) error {
+		if tok != nil {
+			r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
+		}
 		h.ServeHTTP(w, r)
 		return nil
 	}, false)
@@ -296,9 +299,6 @@ func (s *Server) wrap(allow Role, h handlerFunc, streaming bool) http.Handler {
 		if p != nil {
 			writeProblem(sw, p)
 			return
-		}
-		if tok != nil {
-			r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
 		}
 		if err := h(sw, r, tok); err != nil {
 			p := problemOf(err)
