@@ -576,7 +576,7 @@ func (s *Store) Wait(ctx context.Context, size uint64) error {
 			case <-cctx.Done():
 			}
 		}()
-		err = c.Caught(cctx, size)
+		c.Caught(cctx, size) // its error is ctx's, or a swap; both are checked below
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -20,7 +20,7 @@ import (
 // year test.
 func expected(tb testing.TB, recs [][]byte, year int, loc *time.Location) *report.Report {
 	tb.Helper()
-	type app struct{ year, n int }
+	type app struct{ year int }
 	type lawsuit struct {
 		year            int
 		heard, appeared bool
