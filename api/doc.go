@@ -27,6 +27,7 @@
 //	GET    /v1/proofs/inclusion?seq=&size=   x      x       x       x     x
 //	GET    /v1/proofs/consistency?from=&to=  x      x       x       x     x
 //	GET    /v1/verify                               x               x
+//	POST   /v1/exports                              x               x
 //	GET    /v1/status                               x               x
 //	POST   /v1/admin/tokens                                         x
 //	GET    /v1/admin/tokens                                         x

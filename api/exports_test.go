@@ -1,0 +1,120 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+
+	"github.com/liuhen/liuhen/ledger"
+)
+
+func exportReq(who, body string) req {
+	return req{method: "POST", path: "/v1/exports", who: who, body: []byte(body), header: map[string]string{"Content-Type": "application/json"}}
+}
+
+// TestExportWritesCustody: POST /v1/exports appends a custody.accessed
+// entry naming who, why, what (the SHA-256 of the exported entries and of
+// each media file), and answers with the case's entries and the recordings
+// linked to it.
+func TestExportWritesCustody(t *testing.T) {
+	f := newFixture(t)
+	const caseID = "0193f09e-1111-7000-8000-000000000042"
+	media := []byte("body camera footage")
+	sha := sha256hex(media)
+	f.do(req{method: "PUT", path: "/v1/media/" + sha, who: "device", body: media})
+	recording := rec("recording.made", "ZFY-1", map[string]any{"case_id": nil,
+		"data":  map[string]any{"started_at": "2020-05-12T09:00:00+08:00", "ended_at": "2020-05-12T09:10:00+08:00", "interruptions": []any{}},
+		"media": []any{map[string]any{"sha256": sha, "size": len(media), "content_type": "video/mp4"}}})
+	other := rec("inspection.recorded", "ZFY-1", map[string]any{"case_id": "0193f09e-1111-7000-8000-000000000099"})
+	for _, r := range []string{recording, rec("inspection.recorded", "ZFY-1", nil), other,
+		rec("recording.linked", "ZFY-1", map[string]any{"data": map[string]any{"case_id": caseID, "events": []any{idOf(t, recording)}}})} {
+		if w := f.post("device", r); w.Code != 200 {
+			t.Fatalf("POST = %d %s", w.Code, w.Body)
+		}
+	}
+	w := f.do(exportReq("auditor", `{"purpose":"行政诉讼举证","case_id":"`+caseID+`","media":true}`))
+	if w.Code != 201 {
+		t.Fatalf("POST /v1/exports = %d %s", w.Code, w.Body)
+	}
+	var a exportAnswer
+	mustJSON(t, w.Body.Bytes(), &a)
+	if a.Seq != 4 || a.Size != 4 || a.Scope != "case" || a.Count != 3 || len(a.Entries) != 3 || a.Entries[0] != 0 || a.Entries[1] != 1 || a.Entries[2] != 3 {
+		t.Fatalf("answer = %+v, want entries [0 1 3] cut at size 4, custody at 4", a)
+	}
+	if len(a.Media) != 1 || a.Media[0] != sha {
+		t.Errorf("media = %v, want [%s]", a.Media, sha)
+	}
+	h := sha256.New()
+	for _, s := range a.Entries {
+		b, _ := f.l.EntryAt(s)
+		h.Write(append(b, '\n'))
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != a.EntriesSHA256 {
+		t.Errorf("entries_sha256 = %s, want %s", a.EntriesSHA256, got)
+	}
+	b, err := f.l.EntryAt(a.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ledger.Hex(ledger.LeafHash(b)) != a.Hash {
+		t.Errorf("hash = %s, not the custody entry's", a.Hash)
+	}
+	var e struct {
+		Type   string
+		CaseID string `json:"case_id"`
+		Data   struct {
+			Actor, Purpose, Access, Scope, Role string
+			CaseID                              string   `json:"case_id"`
+			EntriesSHA256                       string   `json:"entries_sha256"`
+			Media                               []string `json:"media"`
+			Size, Entries                       uint64
+		}
+	}
+	mustJSON(t, b, &e)
+	if e.CaseID != "" || e.Data.CaseID != caseID || e.Data.Access != "export" || e.Data.Actor != "test auditor" || e.Data.Purpose != "行政诉讼举证" ||
+		e.Data.Scope != "case" || e.Data.Size != 4 || e.Data.Entries != 3 || e.Data.EntriesSHA256 != a.EntriesSHA256 ||
+		len(e.Data.Media) != 2 || e.Data.Media[0] != a.EntriesSHA256 || e.Data.Media[1] != sha {
+		t.Errorf("custody entry = %s", b)
+	}
+	if !bytes.Contains(b, []byte(`"type":"custody.accessed"`)) {
+		t.Errorf("custody entry type: %s", b)
+	}
+
+	// The whole log, by an admin.
+	w = f.do(exportReq("admin", `{"purpose":"归档","all":true}`))
+	if w.Code != 201 {
+		t.Fatalf("export all = %d %s", w.Code, w.Body)
+	}
+	mustJSON(t, w.Body.Bytes(), &a)
+	if a.Scope != "all" || a.Size != 5 || a.Count != 5 || a.Seq != 5 || len(a.Media) != 0 {
+		t.Errorf("export all = %+v", a)
+	}
+}
+
+func TestExportRefused(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		who, body string
+		status    int
+		code      string
+	}{
+		{"device", `{"purpose":"x","all":true}`, 403, CodeForbidden},
+		{"reporter", `{"purpose":"x","all":true}`, 403, CodeForbidden},
+		{"", `{"purpose":"x","all":true}`, 401, CodeUnauthenticated},
+		{"auditor", `{"all":true}`, 400, CodeBadParameter},
+		{"auditor", `{"purpose":"x"}`, 400, CodeBadParameter},
+		{"auditor", `{"purpose":"x","all":true,"case_id":"0193f09e-1111-7000-8000-000000000042"}`, 400, CodeBadParameter},
+		{"auditor", `{"purpose":"x","case_id":"nope"}`, 400, CodeBadParameter},
+		{"auditor", `{"purpose":"x","case_id":"0193f09e-1111-7000-8000-000000000042"}`, 404, CodeNotFound},
+		{"auditor", `{"purpose":"x","all":true,"extra":1}`, 400, CodeMalformedJSON},
+	} {
+		w := f.do(exportReq(tc.who, tc.body))
+		if w.Code != tc.status || problemCode(t, w) != tc.code {
+			t.Errorf("%s %s = %d %s, want %d %s", tc.who, tc.body, w.Code, w.Body, tc.status, tc.code)
+		}
+	}
+	if n := f.l.Head().Size; n != 0 {
+		t.Errorf("refused exports wrote %d entries", n)
+	}
+}
