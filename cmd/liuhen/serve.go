@@ -37,6 +37,7 @@ type serveOptions struct {
 	logLevel, logFormat, pprofAddr               string
 	shutdownTimeout                              time.Duration
 	api                                          api.Config // limits only; the rest is filled by serve
+	pipeline                                     pipelineOptions
 }
 
 // Files under --data.
@@ -69,6 +70,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.StringVar(&o.pprofAddr, "pprof", "", "if set, serve net/http/pprof on this `address` (keep it on loopback)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
+	pipelineFlags(fs, &o.pipeline)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: liuhen serve [flags]
 
@@ -190,6 +192,12 @@ func serve(ctx context.Context, o *serveOptions, stdout io.Writer, log *slog.Log
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("http: %w", err)
+	case err := <-pl.fatal:
+		log.Error("stopping: the pipeline failed", "err", err)
+		hs.Close()
+		stopPipeline()
+		pg.Wait()
+		return err
 	case <-ctx.Done():
 	}
 
@@ -220,15 +228,7 @@ type pipeline struct {
 	publisher   api.PublisherStatus   // the relay's progress, for /v1/status and /metrics; nil when none runs
 	projections api.ProjectionStatus  // the projections' progress; nil when none run
 	mount       func(srv *api.Server) // adds the projections' routes with srv.Mount; may be nil
-}
-
-// startPipeline is the seam where serve starts the embedded NATS server, the
-// JetStream relay and the projections: it starts them in g under ctx (which
-// is cancelled after the HTTP server has drained, before the ledger closes)
-// and returns what the API reports and mounts. It starts nothing yet: the
-// relay and the projections are wired in by their own changes.
-func startPipeline(ctx context.Context, g *errgroup.Group, o *serveOptions, l *ledger.Ledger, log *slog.Logger) (pipeline, error) {
-	return pipeline{}, nil
+	fatal       <-chan error          // a failure that must stop serve (the stream diverged from the ledger)
 }
 
 // openOrCreate opens the ledger in o.data, or on first start creates it with
