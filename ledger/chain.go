@@ -97,7 +97,7 @@ func (v *ChainVerifier) Root() Hash {
 // *ChainError naming the seq and accepts nothing; the verifier stays where it
 // was.
 func (v *ChainVerifier) Add(b []byte) (*Entry, error) {
-	e, err := fastHeader(b)
+	e, err := ScanEntry(b)
 	if err != nil {
 		return nil, &ChainError{Seq: v.next, What: "entry does not decode: " + err.Error()}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
@@ -164,7 +165,7 @@ func (e *envelope) reserved() string {
 // form.
 func recordFromCanonical(c []byte) (*Record, error) {
 	var env envelope
-	if err := scanEnvelope(c, &env, true); err != nil {
+	if err := scanEnvelope(c, &env); err != nil {
 		return nil, invalid(CodeMalformedJSON, "", "%v", err)
 	}
 	if k := env.reserved(); k != "" {
@@ -196,7 +197,7 @@ func recordFromCanonical(c []byte) (*Record, error) {
 	if env.Device == nil {
 		return nil, invalid(CodeMissingField, "device", "device {id, seq?} is required")
 	}
-	if r.DeviceID, r.DeviceSeq, err = scanDevice(env.Device, true); err != nil {
+	if r.DeviceID, r.DeviceSeq, err = scanDevice(env.Device); err != nil {
 		return nil, err
 	}
 	if !validDeviceID(r.DeviceID) {
@@ -225,8 +226,14 @@ func stringField(v jsontext.Value, k string, required bool) (string, error) {
 		}
 		return "", nil
 	}
-	if v.Kind() != '"' {
+	if v.Kind() != '"' || len(v) < 2 || v[len(v)-1] != '"' {
 		return "", invalid(CodeInvalidField, k, "%s must be a string", k)
+	}
+	if plainString(v) {
+		if len(v) == 2 && required {
+			return "", invalid(CodeMissingField, k, "%s must not be empty", k)
+		}
+		return string(v[1 : len(v)-1]), nil
 	}
 	b, err := jsontext.AppendUnquote(nil, v)
 	if err != nil {
@@ -302,4 +309,15 @@ func hasLongDigitRun(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// plainString reports whether a quoted JSON string has no escapes and no
+// control characters, so that its contents are its value.
+func plainString(v []byte) bool {
+	for _, c := range v[1 : len(v)-1] {
+		if c == '\\' || c < 0x20 || c == '"' {
+			return false
+		}
+	}
+	return utf8.Valid(v)
 }

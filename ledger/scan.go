@@ -2,43 +2,26 @@ package ledger
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
 
 // This file decodes the few members the ledger reads from a record or an
-// entry without decoding the rest: jsontext reads member names and skips
-// the values nobody needs. Verification reads every entry, so this is its
-// hot path.
-
-var decoderPool = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewReader(nil)) }}
+// entry without decoding the rest. Verification and every reader of the
+// stream scan every entry, so this is their hot path.
 
 // scanEnvelope fills env from a JSON object, keeping each wanted member's
-// raw value. Values are copied; unknown members are skipped. Member names
-// must be unique and strings valid UTF-8, unless validated is set: obj was
-// produced by jsontext's canonicalization, which checked both.
-func scanEnvelope(obj []byte, env *envelope, validated bool) error {
-	d := decoderPool.Get().(*jsontext.Decoder)
-	defer decoderPool.Put(d)
-	d.Reset(bytes.NewReader(obj), jsontext.AllowDuplicateNames(validated), jsontext.AllowInvalidUTF8(validated))
-	tok, err := d.ReadToken()
-	if err != nil {
-		return err
-	}
-	if tok.Kind() != '{' {
-		return fmt.Errorf("not a JSON object")
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadValue()
-		if err != nil {
-			return err
-		}
+// raw value (a sub-slice of obj). Other members are skipped by structure
+// only: their bytes are hashed, not interpreted. A wanted member that
+// appears twice is an error.
+func scanEnvelope(obj []byte, env *envelope) error {
+	return scanObject(obj, func(k, v []byte) error {
 		var dst *jsontext.Value
-		switch string(name) {
+		switch string(k) {
 		case `"id"`:
 			dst = &env.ID
 		case `"type"`:
@@ -61,35 +44,24 @@ func scanEnvelope(obj []byte, env *envelope, validated bool) error {
 			dst = &env.CaseSeq
 		case `"case_prev"`:
 			dst = &env.CasePrev
+		default:
+			return nil
 		}
-		if dst == nil {
-			if err := d.SkipValue(); err != nil {
-				return err
-			}
-			continue
+		if *dst != nil {
+			return fmt.Errorf("member %s appears twice", k)
 		}
-		v, err := d.ReadValue()
-		if err != nil {
-			return err
-		}
-		*dst = bytes.Clone(v)
-	}
-	if _, err := d.ReadToken(); err != nil {
-		return err
-	}
-	if d.PeekKind() != 0 {
-		return fmt.Errorf("data after the closing brace")
-	}
-	return nil
+		*dst = v
+		return nil
+	})
 }
 
-// device decodes a device object's id and seq.
-func scanDevice(v jsontext.Value, validated bool) (id string, seq int64, err error) {
+// scanDevice decodes a device object's id and seq.
+func scanDevice(v jsontext.Value) (id string, seq int64, err error) {
 	var env envelope // reuses the "id" and "seq" slots
 	if v.Kind() != '{' {
 		return "", 0, invalid(CodeInvalidField, "device", "device must be an object")
 	}
-	if err := scanEnvelope(v, &env, validated); err != nil {
+	if err := scanEnvelope(v, &env); err != nil {
 		return "", 0, invalid(CodeInvalidField, "device", "%v", err)
 	}
 	if id, err = stringField(env.ID, "device.id", true); err != nil {
@@ -104,6 +76,117 @@ func scanDevice(v jsontext.Value, validated bool) (id string, seq int64, err err
 		seq = s
 	}
 	return id, seq, nil
+}
+
+// scanObject calls f with each member of the JSON object b: the name with
+// its quotes, and the value as raw bytes. It checks the structure it needs
+// to find where each value ends, no more: use it on canonical records
+// (jsontext has validated them) and on stored entries (whose bytes the hash
+// chain protects). Bad input is an error, never a panic.
+func scanObject(b []byte, f func(k, v []byte) error) error {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return errors.New("not a JSON object")
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return trailing(b, i+1)
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return errors.New("bad member name")
+		}
+		end, err := skipValue(b, i)
+		if err != nil {
+			return err
+		}
+		k := b[i:end]
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return errors.New("missing ':'")
+		}
+		i = skipSpace(b, i+1)
+		if end, err = skipValue(b, i); err != nil {
+			return err
+		}
+		if err := f(k, b[i:end]); err != nil {
+			return err
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) {
+			return errors.New("unterminated object")
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return trailing(b, i+1)
+		default:
+			return errors.New("missing ',' or '}'")
+		}
+	}
+}
+
+func trailing(b []byte, i int) error {
+	if skipSpace(b, i) != len(b) {
+		return errors.New("data after the object")
+	}
+	return nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the JSON value starting at b[i].
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errors.New("missing value")
+	}
+	switch b[i] {
+	case '"':
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1, nil
+			}
+		}
+		return 0, errors.New("unterminated string")
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, err := skipValue(b, j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errors.New("unterminated object or array")
+	default:
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+			j++
+		}
+		if j == i {
+			return 0, errors.New("missing value")
+		}
+		return j, nil
+	}
 }
 
 // parsePrefix reads the ledger's members, which every entry starts with in

@@ -113,7 +113,7 @@ func (l *Ledger) VerifyFrom(ctx context.Context, trusted []byte) (*VerifyReport,
 		return caseHeadBefore(snap, c, tc.Size)
 	}
 	v.lastTime = ""
-	if e, err := fastHeader(lastB); err == nil {
+	if e, err := ScanEntry(lastB); err == nil {
 		v.lastTime = e.RecordedAt.Format(RecordedAtLayout)
 	}
 	if err := l.verifyRange(ctx, snap, v, head, nil); err != nil {
@@ -314,7 +314,7 @@ func (c *verifyChunk) process(rows bool) {
 	defer close(c.done)
 	for i := range c.items {
 		it := &c.items[i]
-		it.e, it.err = fastHeader(it.raw)
+		it.e, it.err = ScanEntry(it.raw)
 		if it.err != nil {
 			continue
 		}
@@ -412,7 +412,7 @@ func (l *Ledger) locateIndexError(snap *pebble.Snapshot, size uint64) error {
 	}
 	for ok := eit.First(); ok; ok = eit.Next() {
 		seq := be64(eit.Key()[1:])
-		e, err := fastHeader(eit.Value())
+		e, err := ScanEntry(eit.Value())
 		if err != nil {
 			eit.Close()
 			return &ChainError{Seq: seq, What: "entry does not decode"}
@@ -452,7 +452,7 @@ func (l *Ledger) locateIndexError(snap *pebble.Snapshot, size uint64) error {
 			eb, err := snapGet(snap, seqKey(prefixEntry, seq))
 			ok := err == nil
 			if ok {
-				e, err := fastHeader(eb)
+				e, err := ScanEntry(eb)
 				ok = err == nil
 				if ok {
 					id, cs, dev := expectedRows(e, seq, LeafHash(eb))

@@ -302,7 +302,7 @@ func (r *Relay) Status() Status {
 	if s.Published < s.Size {
 		s.Lag = s.Size - s.Published
 		if b, err := r.l.EntryAt(s.Published); err == nil {
-			if e, err := natsrv.ScanEntry(b); err == nil {
+			if e, err := ledger.ScanEntry(b); err == nil {
 				s.LagSeconds = max(0, r.cfg.Now().Sub(e.RecordedAt).Seconds())
 			}
 		}

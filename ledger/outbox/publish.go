@@ -133,7 +133,7 @@ func (r *Relay) pump(ctx context.Context, pos uint64) error {
 // publish hands entry seq to the connection with the headers that align
 // the stream with the ledger.
 func (r *Relay) publish(seq uint64, b []byte) (jetstream.PubAckFuture, error) {
-	e, err := natsrv.ScanEntry(b)
+	e, err := ledger.ScanEntry(b)
 	if err != nil || e.Seq != seq {
 		return nil, fmt.Errorf("%w: entry %d does not read back: %v", ledger.ErrCorrupt, seq, err)
 	}
