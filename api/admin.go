@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 )
@@ -26,7 +27,11 @@ type tokenList struct {
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, _ *Token) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
 	if err != nil {
-		return err
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return problem(CodeIncompleteBody, "reading the body: "+err.Error())
 	}
 	var req createTokenRequest
 	dec := json.NewDecoder(bytes.NewReader(body))

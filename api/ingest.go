@@ -59,7 +59,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, tok *Token) 
 		if errors.As(err, &mbe) {
 			return tooLargeBody(s.cfg.MaxRequestBytes)
 		}
-		return problem(CodeMalformedJSON, "reading the body: "+err.Error())
+		return problem(CodeIncompleteBody, "reading the body: "+err.Error())
 	}
 	raws, format, err := decodeRequest(r.Header.Get("Content-Type"), body, s.cfg.MaxRecords)
 	if err != nil {

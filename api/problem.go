@@ -18,6 +18,7 @@ import (
 // verbatim.
 const (
 	CodeMalformedJSON    = ledger.CodeMalformedJSON // 400: the body (or one record) is not JSON
+	CodeIncompleteBody   = "incomplete_body"        // 400: the body could not be read to its end (cut, or too slow)
 	CodeTooLarge         = ledger.CodeTooLarge      // 413: body over 8 MiB, over 1000 records, or a record over 64 KiB
 	CodeUnsupportedMedia = "unsupported_media_type" // 415: Content-Type not accepted here
 	CodeUnauthenticated  = "unauthenticated"        // 401: no token, or an unknown or revoked one
@@ -45,6 +46,7 @@ const (
 // listed are 422.
 var codeStatus = map[string]int{
 	CodeMalformedJSON:    http.StatusBadRequest,
+	CodeIncompleteBody:   http.StatusBadRequest,
 	CodeTooLarge:         http.StatusRequestEntityTooLarge,
 	CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
 	CodeUnauthenticated:  http.StatusUnauthorized,
