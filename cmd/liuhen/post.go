@@ -172,6 +172,7 @@ type poster struct {
 	device   string // of pending
 	counts   map[string]int
 	onResult func(postResult)
+	onFlush  func() error // after each request, e.g. to upload its media
 }
 
 type devToken struct{ id, secret string }
@@ -281,7 +282,26 @@ func (po *poster) flush(ctx context.Context) error {
 		po.onResult(r)
 	}
 	po.pending = po.pending[:0]
+	if po.onFlush != nil {
+		return po.onFlush()
+	}
 	return nil
+}
+
+// putMedia uploads a media file as device.
+func (po *poster) putMedia(ctx context.Context, device, sha string, data []byte) error {
+	tok, err := po.tokenFor(ctx, device)
+	if err != nil {
+		return err
+	}
+	dc := *po.c
+	dc.token = tok
+	resp, err := dc.do(ctx, http.MethodPut, "/v1/media/"+sha, bytes.NewReader(data), http.Header{"Content-Type": {"application/octet-stream"}})
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	return resp.Body.Close()
 }
 
 func isAPIError(err error) bool {
