@@ -186,7 +186,8 @@ func (c *Console) casePage(w http.ResponseWriter, r *http.Request, s *session) e
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	d.CLI = "LIUHEN_TOKEN=<您的审计员令牌> liuhen export --server " + scheme + "://" + r.Host + " --case " + v.CaseID + " --out 证据包-" + v.CaseID + ".zip"
+	d.CLI = "LIUHEN_TOKEN=<审计员令牌> liuhen export --server " + scheme + "://" + r.Host + " --case " + v.CaseID +
+		" --key log.vkey --purpose 案件审查 --out 证据包-" + v.CaseID + ".zip"
 	if c.cfg.Ledger != nil {
 		d.VKey, d.Origin = c.cfg.Ledger.VerifierKey(), c.cfg.Ledger.Origin()
 	}

@@ -89,6 +89,8 @@ func (c *Console) page(roles api.Role, f pageFunc) http.Handler {
 					Message: "您的角色（" + roleNames[s.token.Role.String()] + "）无权查看此页面。"})
 				return
 			}
+		}
+		if s != nil {
 			w.Header().Set("Cache-Control", "no-store")
 		}
 		if r.Method == http.MethodPost {

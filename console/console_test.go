@@ -1,0 +1,460 @@
+package console
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// TestPagesByRole checks every page for every kind of visitor: what is
+// shown, what is left out, and what is refused.
+func TestPagesByRole(t *testing.T) {
+	st := newStack(t, stackOptions{})
+	s := st.populate()
+	clients := map[string]*client{"anon": st.client(), "reporter": st.login("reporter"), "auditor": st.login("auditor"), "admin": st.login("admin")}
+	entry, err := st.l.EntryAt(s.first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caseA, caseB := "/console/cases/"+s.caseA, "/console/cases/"+s.caseB
+	year := strconv.Itoa(s.year)
+	tests := []struct {
+		who, path string
+		status    int
+		location  string   // prefix of Location, for redirects
+		want, not []string // substrings of the body
+	}{
+		{who: "anon", path: "/", status: 303, location: "/console/"},
+		{who: "anon", path: "/console/", status: 303, location: "/console/login?next=%2Fconsole%2F"},
+		{who: "anon", path: "/console/cases", status: 303, location: "/console/login"},
+		{who: "anon", path: caseA, status: 303, location: "/console/login"},
+		{who: "anon", path: "/console/devices", status: 303, location: "/console/login"},
+		{who: "anon", path: "/console/report", status: 303, location: "/console/login"},
+		{who: "anon", path: "/console/entries/0", status: 303, location: "/console/login"},
+		{who: "anon", path: "/console/login", status: 200, want: []string{`type="password"`, `name="csrf"`, "行政处罚信息公示"}},
+		{who: "anon", path: "/console/public", status: 200,
+			want: []string{"晋市城管罚字第1号", "张某", "500.00 元", "晋城市城市管理局", `href="/console/login"`},
+			not:  []string{"张三", "140502198001010011", `href="/console/cases"`}},
+
+		{who: "reporter", path: "/console/", status: 200,
+			want: []string{"最新签名检查点", "需要审计员或管理员权限", "各阶段案件", "调查取证", "查封扣押期限届满", "责令改正期限",
+				"已逾期的期限", "近 30 天每日执法记录", "<svg", "报表员 李某", "规范性检查"},
+			not: []string{`href="/console/devices"`, "JetStream 发布"}},
+		{who: "auditor", path: "/console/", status: 200,
+			want: []string{"JetStream 发布", "投影 casefile", `href="/console/devices"`, "审计员 张某", "查封扣押期限届满"}},
+		{who: "reporter", path: "/console/cases", status: 200, want: []string{s.numberA, "占道经营", "一般程序", "500.00 元", "办理中"}},
+		{who: "reporter", path: "/console/cases?category=street_vending", status: 200, want: []string{s.numberA}, not: []string{"第3号"}},
+		{who: "reporter", path: "/console/cases?procedure=simple", status: 200, want: []string{"案号&lt;script&gt;"}, not: []string{s.numberA, "第3号"}},
+		{who: "reporter", path: "/console/cases?stage=" + url.QueryEscape("调查取证"), status: 200, want: []string{"第3号"}},
+		{who: "reporter", path: "/console/cases?from=yesterday", status: 200, want: []string{"筛选条件有误"}},
+		{who: "reporter", path: caseA, status: 200,
+			want: []string{s.numberA, "张三", "一般程序", "500.00 元", "逐条验证需要审计员或管理员权限", "导出证据包需要审计员", "已到达",
+				"晋市城管罚字第1号", "《城市市容和环境卫生管理条例》第三十六条"},
+			not: []string{`class="verify"`, "调阅播放", "liuhen export"}},
+		{who: "auditor", path: caseA, status: 200,
+			want: []string{`class="verify" data-seq="` + strconv.FormatUint(s.first, 10) + `"`, `id="verify-panel"`, "调阅播放",
+				"已到达", "liuhen export --server", "--case " + s.caseA, "/console/static/verify.js",
+				`value="` + strings.ReplaceAll(st.l.VerifierKey(), "+", "&#43;") + `"`}},
+		{who: "admin", path: caseB, status: 200, want: []string{"未到达", "施工扬尘", "简易程序"}},
+		{who: "auditor", path: "/console/cases/not-a-uuid", status: 404},
+		{who: "auditor", path: "/console/cases/" + uuid.NewString(), status: 404},
+		{who: "reporter", path: "/console/devices", status: 403, want: []string{"无权访问"}},
+		{who: "auditor", path: "/console/devices", status: 200, want: []string{"ZFY-1", "ZFY-2", "缺 2 个", "4–5", "设备快 1.5 秒", "1 条", "最长 3 天"}},
+		{who: "reporter", path: "/console/findings", status: 200, want: []string{"暂无数据：规范性检查尚未启用"}},
+		{who: "reporter", path: "/console/report?year=" + year, status: 200,
+			want: []string{year + " 年度行政执法统计", `data-figure="decisions.penalty"`, "占道经营", "各月立案数", "签名检查点", "700.00 元",
+				`id="dl-csv"`, "format=csv", "year=" + year}},
+		{who: "reporter", path: "/console/report?year=abc", status: 400},
+		{who: "reporter", path: "/console/report/figure/decisions.penalty?year=" + year, status: 200,
+			want: []string{"作出行政处罚决定", s.caseA, "#e-" + strconv.FormatUint(s.decisionA, 10)}},
+		{who: "reporter", path: "/console/report/figure/no.such.figure?year=" + year, status: 404},
+		{who: "reporter", path: "/console/entries/0", status: 403},
+		{who: "auditor", path: "/console/entries/" + strconv.FormatUint(s.first, 10), status: 200, want: []string{string(entry)}},
+		{who: "auditor", path: "/console/entries/999999", status: 404},
+		{who: "auditor", path: "/console/no-such-page", status: 404, want: []string{"未找到"}},
+	}
+	for _, tt := range tests {
+		p := clients[tt.who].get(tt.path)
+		if p.status != tt.status {
+			t.Errorf("GET %s as %s = %d, want %d", tt.path, tt.who, p.status, tt.status)
+			continue
+		}
+		if loc := p.header.Get("Location"); !strings.HasPrefix(loc, tt.location) {
+			t.Errorf("GET %s as %s: Location %q, want prefix %q", tt.path, tt.who, loc, tt.location)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(p.body, w) {
+				t.Errorf("GET %s as %s: body lacks %q", tt.path, tt.who, w)
+			}
+		}
+		for _, n := range tt.not {
+			if strings.Contains(p.body, n) {
+				t.Errorf("GET %s as %s: body has %q, which this role must not see", tt.path, tt.who, n)
+			}
+		}
+	}
+	if raw := clients["auditor"].get("/console/entries/" + strconv.FormatUint(s.first, 10)); raw.body != string(entry) {
+		t.Errorf("GET /console/entries/%d = %q, want the stored bytes %q", s.first, raw.body, entry)
+	}
+}
+
+func TestSignIn(t *testing.T) {
+	st := newStack(t, stackOptions{})
+	for _, tt := range []struct {
+		name, token string
+		status      int
+		want        string
+	}{
+		{"device token", st.secrets["device"], 403, "设备令牌不能登录控制台"},
+		{"unknown token", "lh_not-a-token", 401, "令牌无效或已被吊销"},
+		{"empty", "", 401, "令牌无效"},
+	} {
+		c := st.client()
+		c.get("/console/login")
+		p := c.post("/console/login", url.Values{"csrf": {c.csrf}, "token": {tt.token}})
+		if p.status != tt.status || !strings.Contains(p.body, tt.want) {
+			t.Errorf("%s: POST /console/login = %d, want %d with %q", tt.name, p.status, tt.status, tt.want)
+		}
+		if got := c.get("/console/"); got.status != http.StatusSeeOther {
+			t.Errorf("%s: after a refused sign-in GET /console/ = %d, want 303 to the sign-in page", tt.name, got.status)
+		}
+	}
+
+	// Without the sign-in form's cookie, or with another browser's form
+	// token: login CSRF.
+	c := st.client()
+	p := c.post("/console/login", url.Values{"token": {st.secrets["auditor"]}})
+	if p.status != http.StatusForbidden {
+		t.Errorf("POST /console/login without the form's token = %d, want 403", p.status)
+	}
+	other := st.client()
+	other.get("/console/login")
+	c.get("/console/login")
+	p = c.post("/console/login", url.Values{"csrf": {other.csrf}, "token": {st.secrets["auditor"]}})
+	if p.status != http.StatusForbidden {
+		t.Errorf("POST /console/login with another browser's form token = %d, want 403", p.status)
+	}
+
+	// The next page after signing in stays inside the console.
+	for next, want := range map[string]string{"/console/cases": "/console/cases", "https://evil.example/": "/console/", "//evil.example/": "/console/"} {
+		c := st.client()
+		c.get("/console/login")
+		p := c.post("/console/login", url.Values{"csrf": {c.csrf}, "token": {st.secrets["auditor"]}, "next": {next}})
+		if loc := p.header.Get("Location"); p.status != http.StatusSeeOther || loc != want {
+			t.Errorf("sign in with next=%q: %d to %q, want 303 to %q", next, p.status, loc, want)
+		}
+	}
+}
+
+func TestSessionEnds(t *testing.T) {
+	st := newStack(t, stackOptions{})
+	c := st.login("auditor")
+
+	// Log out needs the session's CSRF token.
+	if p := c.post("/console/logout", url.Values{}); p.status != http.StatusForbidden {
+		t.Errorf("POST /console/logout without CSRF token = %d, want 403", p.status)
+	}
+	if p := c.get("/console/"); p.status != http.StatusOK {
+		t.Fatalf("still signed in: GET /console/ = %d, want 200", p.status)
+	}
+	if p := c.post("/console/logout", url.Values{"csrf": {c.csrf}}); p.status != http.StatusSeeOther {
+		t.Errorf("POST /console/logout = %d, want 303", p.status)
+	}
+	if p := c.get("/console/"); p.status != http.StatusSeeOther {
+		t.Errorf("after logging out GET /console/ = %d, want 303 to the sign-in page", p.status)
+	}
+
+	// Revoking the token ends its sessions at once.
+	r := st.login("reporter")
+	var id string
+	for _, tok := range st.tokens.List() {
+		if tok.Name == "报表员 李某" {
+			id = tok.ID
+		}
+	}
+	if err := st.tokens.Revoke(id); err != nil {
+		t.Fatal(err)
+	}
+	if p := r.get("/console/cases"); p.status != http.StatusSeeOther {
+		t.Errorf("with a revoked token GET /console/cases = %d, want 303 to the sign-in page", p.status)
+	}
+}
+
+func TestSecurityHeadersAndCookies(t *testing.T) {
+	st := newStack(t, stackOptions{})
+	s := st.populate()
+	c := st.client()
+	c.get("/console/login")
+	p := c.post("/console/login", url.Values{"csrf": {c.csrf}, "token": {st.secrets["admin"]}})
+	var session *http.Cookie
+	for _, ck := range (&http.Response{Header: p.header}).Cookies() {
+		if ck.Name == sessionCookie && ck.Value != "" {
+			session = ck
+		}
+	}
+	if session == nil {
+		t.Fatalf("sign-in set no session cookie: %v", p.header["Set-Cookie"])
+	}
+	if !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.Path != "/console/" {
+		t.Errorf("session cookie %q: want HttpOnly, SameSite=Strict, Path=/console/", session.String())
+	}
+	if strings.Contains(session.Value, st.secrets["admin"]) {
+		t.Errorf("the session cookie holds the token")
+	}
+
+	inline := regexp.MustCompile(`(?i)<script\b[^>]*>`)
+	handlerAttr := regexp.MustCompile(`(?i)<[a-z][^>]*\s(on[a-z]+|style)\s*=`)
+	for _, path := range []string{"/console/", "/console/cases", "/console/cases/" + s.caseA, "/console/cases/" + s.caseB,
+		"/console/findings", "/console/report?year=" + strconv.Itoa(s.year), "/console/devices", "/console/public",
+		"/console/login", "/console/nowhere"} {
+		p := c.get(path)
+		h := p.header
+		csp := h.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("GET %s: Content-Security-Policy %q lacks %q", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe") {
+			t.Errorf("GET %s: Content-Security-Policy %q allows unsafe sources", path, csp)
+		}
+		for k, v := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"} {
+			if h.Get(k) != v {
+				t.Errorf("GET %s: %s = %q, want %q", path, k, h.Get(k), v)
+			}
+		}
+		if path != "/console/public" && path != "/console/login" && !strings.Contains(h.Get("Cache-Control"), "no-store") {
+			t.Errorf("GET %s: Cache-Control %q, want no-store", path, h.Get("Cache-Control"))
+		}
+		for _, tag := range inline.FindAllString(p.body, -1) {
+			if !strings.Contains(tag, "src=") {
+				t.Errorf("GET %s: inline script %s", path, tag)
+			}
+		}
+		if m := handlerAttr.FindString(p.body); m != "" {
+			t.Errorf("GET %s: inline style or event handler %q", path, m)
+		}
+	}
+	for path, ct := range map[string]string{"/console/static/verify.js": "javascript", "/console/static/console.css": "text/css"} {
+		p := c.get(path)
+		if p.status != 200 || !strings.Contains(p.header.Get("Content-Type"), ct) {
+			t.Errorf("GET %s = %d %s, want 200 %s", path, p.status, p.header.Get("Content-Type"), ct)
+		}
+	}
+}
+
+// TestHostileStrings checks that what devices write is escaped wherever
+// the console shows it, and that the user's own token name is too.
+func TestHostileStrings(t *testing.T) {
+	st := newStack(t, stackOptions{})
+	s := st.populate()
+	c := st.login("admin")
+	var decisionB uint64
+	for seq, raw := range st.l.Entries(0) {
+		if strings.Contains(string(raw), `"decision.made"`) && strings.Contains(string(raw), s.caseB) {
+			decisionB = seq
+		}
+	}
+	escaped := `&lt;script&gt;alert(&#34;xss&#34;)&lt;/script&gt;`
+	for _, path := range []string{"/console/", "/console/cases", "/console/cases/" + s.caseB,
+		"/console/report/figure/decisions.penalty?year=" + strconv.Itoa(s.year)} {
+		p := c.get(path)
+		if p.status != 200 {
+			t.Errorf("GET %s = %d", path, p.status)
+			continue
+		}
+		for _, raw := range []string{`<script>alert`, `<img src=x`, `"'><img`} {
+			if strings.Contains(p.body, raw) {
+				t.Errorf("GET %s: the hostile string %q is in the page unescaped", path, raw)
+			}
+		}
+		if !strings.Contains(p.body, "&lt;b&gt;赵某&lt;/b&gt;") {
+			t.Errorf("GET %s: the token's name is not shown escaped", path)
+		}
+	}
+	p := c.get("/console/cases/" + s.caseB)
+	for _, want := range []string{"案号" + escaped, "摘要" + escaped, "当事人" + escaped, "文书" + escaped, "依据" + escaped,
+		fmt.Sprintf(`id="e-%d"`, decisionB)} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("case page lacks %q", want)
+		}
+	}
+}
+
+// TestMediaView checks that playing a recording needs a CSRF-checked POST
+// with a purpose, and that every read of the file is a custody entry.
+func TestMediaView(t *testing.T) {
+	st := newStack(t, stackOptions{})
+	s := st.populate()
+	c := st.login("auditor")
+	c.get("/console/cases/" + s.caseA)
+	path := "/console/cases/" + s.caseA + "/media/" + s.mediaA
+	size := st.l.Head().Size
+
+	if p := c.post(path, url.Values{"purpose": {"审查"}}); p.status != http.StatusForbidden {
+		t.Errorf("POST %s without CSRF token = %d, want 403", path, p.status)
+	}
+	req, _ := http.NewRequest("POST", st.ts.URL+path, strings.NewReader(url.Values{"csrf": {c.csrf}, "purpose": {"审查"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if p := c.do(req); p.status != http.StatusForbidden {
+		t.Errorf("cross-site POST %s = %d, want 403", path, p.status)
+	}
+	if p := c.post(path, url.Values{"csrf": {c.csrf}, "purpose": {" "}}); p.status != http.StatusBadRequest {
+		t.Errorf("POST %s without a purpose = %d, want 400", path, p.status)
+	}
+	if got := st.l.Head().Size; got != size {
+		t.Fatalf("refused requests appended %d entries", got-size)
+	}
+
+	p := c.post(path, url.Values{"csrf": {c.csrf}, "purpose": {"复核<现场>录像"}})
+	play := p.header.Get("Location")
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(play, "/console/play/") {
+		t.Fatalf("POST %s = %d to %q, want 303 to /console/play/…", path, p.status, play)
+	}
+	p = c.get(play)
+	src := "/console/media/" + strings.TrimPrefix(play, "/console/play/")
+	if p.status != 200 || !strings.Contains(p.body, `<video controls preload="metadata" src="`+src+`"`) || !strings.Contains(p.body, "复核&lt;现场&gt;录像") {
+		t.Fatalf("GET %s = %d, want the player for %s", play, p.status, src)
+	}
+	m := c.get(src)
+	if m.status != 200 || m.header.Get("Content-Type") != "video/mp4" || !strings.HasPrefix(m.body, "not really an mp4") {
+		t.Fatalf("GET %s = %d %s %q, want the recording", src, m.status, m.header.Get("Content-Type"), m.body)
+	}
+	custody, err := st.l.EntryAt(size)
+	if err != nil {
+		t.Fatalf("no custody entry after the view: %v", err)
+	}
+	var e struct {
+		Type string `json:"type"`
+		Data struct {
+			Actor   string   `json:"actor"`
+			Purpose string   `json:"purpose"`
+			Media   []string `json:"media"`
+		} `json:"data"`
+	}
+	json.Unmarshal(custody, &e)
+	if e.Type != "custody.accessed" || e.Data.Actor != "审计员 张某" || e.Data.Media[0] != s.mediaA ||
+		e.Data.Purpose != "控制台调阅（案卷 "+s.numberA+"）：复核<现场>录像" {
+		t.Errorf("custody entry %s, want custody.accessed by 审计员 张某 with the purpose", custody)
+	}
+	if got := st.l.Head().Size; got != size+1 {
+		t.Errorf("one view appended %d entries, want 1", got-size)
+	}
+
+	// The ticket is this session's only.
+	other := st.login("admin")
+	if p := other.get(src); p.status != http.StatusNotFound {
+		t.Errorf("GET %s from another session = %d, want 404", src, p.status)
+	}
+	// A reporter may not view recordings at all.
+	r := st.login("reporter")
+	r.get("/console/cases/" + s.caseA)
+	if p := r.post(path, url.Values{"csrf": {r.csrf}, "purpose": {"审查"}}); p.status != http.StatusForbidden {
+		t.Errorf("POST %s as reporter = %d, want 403", path, p.status)
+	}
+}
+
+func TestExport(t *testing.T) {
+	st := newStack(t, stackOptions{export: true})
+	s := st.populate()
+	c := st.login("auditor")
+	page := c.get("/console/cases/" + s.caseA)
+	if !strings.Contains(page.body, `id="export-button"`) || strings.Contains(page.body, "liuhen export") {
+		t.Errorf("with an export endpoint the case page should offer the button, not the command")
+	}
+	path := "/console/cases/" + s.caseA + "/export"
+	if p := c.post(path, url.Values{}); p.status != http.StatusForbidden {
+		t.Errorf("POST %s without CSRF token = %d, want 403", path, p.status)
+	}
+	p := c.post(path, url.Values{"csrf": {c.csrf}})
+	if p.status != 200 || p.body != "bundle of "+s.caseA || !strings.HasPrefix(p.header.Get("Content-Disposition"), "attachment") {
+		t.Errorf("POST %s = %d %q %q, want the bundle as an attachment", path, p.status, p.header.Get("Content-Disposition"), p.body)
+	}
+	r := st.login("reporter")
+	if p := r.post(path, url.Values{"csrf": {r.csrf}}); p.status != http.StatusForbidden {
+		t.Errorf("POST %s as reporter = %d, want 403", path, p.status)
+	}
+}
+
+func TestReportDownloads(t *testing.T) {
+	st := newStack(t, stackOptions{})
+	s := st.populate()
+	c := st.login("reporter")
+	y := strconv.Itoa(s.year)
+	for format, want := range map[string]string{"csv": "字段,指标,数值,单位", "md": "|"} {
+		p := c.get("/console/report/download?year=" + y + "&format=" + format)
+		cd := p.header.Get("Content-Disposition")
+		if p.status != 200 || !strings.Contains(p.body, want) || !strings.Contains(cd, "attachment") || !strings.Contains(cd, "annual-report-"+y+"."+format) {
+			t.Errorf("download %s = %d %q, want an attachment with %q", format, p.status, cd, want)
+		}
+	}
+	if p := c.get("/console/report/download?year=" + y + "&format=exe"); p.status != http.StatusBadRequest {
+		t.Errorf("download format=exe = %d, want 400", p.status)
+	}
+}
+
+// TestFindings runs the console against a findings endpoint in the shape of
+// issue 6 (GET /v1/findings), standing in for projections/compliance until
+// it is mounted by serve.
+func TestFindings(t *testing.T) {
+	var st *stack
+	findings := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := st.seed
+		all := []map[string]any{
+			{"case_id": s.caseA, "case_number": s.numberA, "rule": "two-officers", "severity": "violation", "basis": "《行政处罚法》第四十二条",
+				"message": "现场检查只有一名执法人员", "seqs": []uint64{s.first}, "open": true},
+			{"case_id": s.caseB, "rule": "publish-7wd", "severity": "warning", "basis": "国办发〔2018〕118号",
+				"message": "公示" + hostile, "seqs": []uint64{1}, "open": true},
+			{"case_id": s.caseA, "rule": "service-7d", "severity": "violation", "basis": "《行政处罚法》第六十一条",
+				"message": "已送达", "seqs": []uint64{2}, "open": false},
+		}
+		var out []map[string]any
+		for _, f := range all {
+			if rule := r.URL.Query().Get("rule"); rule != "" && f["rule"] != rule {
+				continue
+			}
+			if open := r.URL.Query().Get("open"); open != "" && fmt.Sprint(f["open"]) != open {
+				continue
+			}
+			out = append(out, f)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"findings": out})
+	})
+	st = newStack(t, stackOptions{findings: findings})
+	s := st.populate()
+	c := st.login("reporter")
+	for _, tt := range []struct {
+		path      string
+		want, not []string
+	}{
+		{"/console/findings", []string{`id="findings-total">2<`, "两名执法人员", "7个工作日内公示", "现场检查只有一名执法人员", s.numberA, "公示&lt;script&gt;"},
+			[]string{"已送达", "<script>alert"}},
+		{"/console/findings?severity=warning", []string{`id="findings-total">1<`, "7个工作日内公示"}, []string{"现场检查只有一名执法人员"}},
+		{"/console/findings?rule=two-officers", []string{`id="findings-total">1<`}, []string{"公示&lt;script"}},
+		{"/console/findings?open=all", []string{`id="findings-total">3<`, "已送达"}, nil},
+		{"/console/", []string{"两名执法人员", "共 2 项"}, nil},
+		{"/console/cases", []string{`<span class="badge violation">违规 1</span>`, `<span class="badge warning">预警 1</span>`}, nil},
+	} {
+		p := c.get(tt.path)
+		for _, w := range tt.want {
+			if !strings.Contains(p.body, w) {
+				t.Errorf("GET %s: body lacks %q", tt.path, w)
+			}
+		}
+		for _, n := range tt.not {
+			if strings.Contains(p.body, n) {
+				t.Errorf("GET %s: body has %q", tt.path, n)
+			}
+		}
+	}
+}
