@@ -51,15 +51,26 @@ func LoadZone(name string) (*time.Location, error) {
 	return loc, err
 }
 
-// A Finding is a compliance finding (规范性检查结果) on a case: the shape the
-// rules engine of issue 6 produces. The case file and the annual report
-// carry findings fields already, empty until rules are configured.
+// A Finding is a compliance finding (规范性检查结果) on a case, as the rules
+// engine (package compliance) produces it. The case file and the annual
+// report carry findings fields; they are empty until rules are configured.
 type Finding struct {
-	Rule     string     `json:"rule"`     // e.g. "decision-90d"
-	Severity string     `json:"severity"` // "violation" or "warning"
-	Basis    string     `json:"basis"`    // law and article
-	Message  string     `json:"message"`  // in Chinese
-	Seqs     []uint64   `json:"seqs"`     // entries involved
+	Rule     string     `json:"rule"`            // e.g. "decision-90d"
+	Check    string     `json:"check,omitempty"` // which condition of the rule, e.g. "late", "missing"
+	Severity string     `json:"severity"`        // "violation" or "warning"
+	Open     bool       `json:"open"`            // still uncorrected: the missing act can still be done
+	Basis    string     `json:"basis"`           // law and article
+	Message  string     `json:"message"`         // in Chinese
+	CaseID   string     `json:"case_id,omitempty"`
+	Seqs     []uint64   `json:"seqs"` // entries involved
 	Due      *time.Time `json:"due,omitempty"`
 	Actual   *time.Time `json:"actual,omitempty"`
+	// SurchargeFen is the 加处罚款 accrued on an overdue fine (payment-15d).
+	SurchargeFen int64 `json:"surcharge_fen,omitempty"`
 }
+
+// Severities of a Finding.
+const (
+	Violation = "violation" // a statutory step or deadline was breached
+	Warning   = "warning"   // a deadline is close, or a local or technical norm was breached
+)

@@ -65,7 +65,17 @@ func Read(sn *projections.Snapshot, id uuid.UUID, cfg Config) (*View, error) {
 	if err := it.Error(); err != nil {
 		return nil, err
 	}
-	return NewView(f, tl, sn.Size, cfg, cfg.Now()), nil
+	now := cfg.Now()
+	v := NewView(f, tl, sn.Size, cfg, now)
+	if c := cfg.Compliance; c != nil {
+		fs, ds, err := c.Case(sn, id, now)
+		if err != nil {
+			return nil, err
+		}
+		v.Findings = append(v.Findings, fs...)
+		v.Deadlines = sortDeadlines(append(slices.DeleteFunc(v.Deadlines, func(d Deadline) bool { return c.Owns(d.Rule) }), ds...))
+	}
+	return v, nil
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/liuhen/liuhen/internal/catalog"
 	"github.com/liuhen/liuhen/ledger"
 	"github.com/liuhen/liuhen/projections"
@@ -29,6 +30,22 @@ type Config struct {
 	// Checks are compliance rules (issue 6) run on each case file as it is
 	// read; their findings appear under "findings".
 	Checks []Check
+	// Compliance, if set, supplies the case's findings and the deadlines of
+	// its rules from the same snapshot (package compliance). Its deadlines
+	// replace the built-in ones of the rules it owns, so that the case file
+	// and the findings count days the same way.
+	Compliance Compliance
+}
+
+// Compliance is what the case file needs of the rules engine (package
+// compliance implements it). It must be safe for concurrent use.
+type Compliance interface {
+	// Case returns the findings of case id visible at now, and the open
+	// deadlines of its rules, as read from sn.
+	Case(sn *projections.Snapshot, id uuid.UUID, now time.Time) ([]projections.Finding, []Deadline, error)
+	// Owns reports whether Case's deadlines replace the built-in deadlines
+	// with this rule id.
+	Owns(rule string) bool
 }
 
 // A Check is a compliance rule evaluated on a case file at time now. It must
@@ -276,6 +293,10 @@ func deadlines(f *File, a Amounts, cfg Config, now time.Time) []Deadline {
 			}
 		}
 	}
+	return sortDeadlines(ds)
+}
+
+func sortDeadlines(ds []Deadline) []Deadline {
 	slices.SortStableFunc(ds, func(x, y Deadline) int { return cmp.Or(x.Due.Compare(y.Due), cmp.Compare(x.Seq, y.Seq)) })
 	if ds == nil {
 		ds = []Deadline{}

@@ -141,9 +141,12 @@ func (r *Report) value(k string) int64 {
 // entry the read model has applied. log, if not nil, supplies the Merkle
 // root at size and the signed checkpoint covering it.
 func Handler(src projections.Source, cfg Config, log Log) http.Handler {
-	h := &handler{src: src, log: log, loc: cfg.Location, now: time.Now}
+	h := &handler{src: src, log: log, loc: cfg.Location, now: cfg.Now, findings: cfg.Findings}
 	if h.loc == nil {
 		h.loc, _ = projections.LoadZone("")
+	}
+	if h.now == nil {
+		h.now = time.Now
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/reports/annual", h.report)
@@ -152,10 +155,11 @@ func Handler(src projections.Source, cfg Config, log Log) http.Handler {
 }
 
 type handler struct {
-	src projections.Source
-	log Log
-	loc *time.Location
-	now func() time.Time
+	src      projections.Source
+	log      Log
+	loc      *time.Location
+	now      func() time.Time
+	findings Findings // nil: none
 }
 
 // params reads year and size; size 0 in the result means "not given".
@@ -192,6 +196,12 @@ func (h *handler) compute(ctx context.Context, w http.ResponseWriter, sn *projec
 		return nil
 	}
 	rep.Zone = h.loc.String()
+	if h.findings != nil {
+		if rep.Findings, err = h.findings.Count(sn, year, size, h.now()); err != nil {
+			projections.WriteProblem(w, projections.CodeInternal, "", "findings: "+err.Error())
+			return nil
+		}
+	}
 	if h.log != nil && size > 0 {
 		root, err := h.log.RootAt(size)
 		if err != nil {
@@ -279,7 +289,12 @@ func (h *handler) figure(w http.ResponseWriter, r *http.Request) {
 	if rep == nil {
 		return
 	}
-	items, err := Drill(sn, year, f.Key, size)
+	var items []Item
+	if rule, ok := strings.CutPrefix(f.Key, "findings."); ok && h.findings != nil {
+		items, err = h.findings.Items(sn, year, rule, size, h.now())
+	} else {
+		items, err = Drill(sn, year, f.Key, size)
+	}
 	if err != nil {
 		projections.WriteProblem(w, projections.CodeInternal, "", err.Error())
 		return

@@ -45,8 +45,9 @@ const Name = "report"
 const Version = 1
 
 // Config configures the report projection. The zero value of every field
-// means its default. Both fields decide what is written, so changing them
-// requires `rebuild report`.
+// means its default. Location and Calendar decide what is written, so
+// changing them requires `rebuild report`; Findings and Now are used only
+// when a report is read.
 type Config struct {
 	// Location is the agency's time zone; a year is a calendar year there.
 	// Default Asia/Shanghai.
@@ -54,6 +55,23 @@ type Config struct {
 	// Calendar counts the 7 working days of publications_on_time. Default
 	// projections.Weekdays.
 	Calendar projections.Calendar
+	// Findings, if set, supplies the findings map and the drill-downs of
+	// findings.<rule> (package compliance). Default: no findings.
+	Findings Findings
+	// Now is the clock the findings are judged at (a deadline that passed
+	// with no event) and the default year. Default time.Now.
+	Now func() time.Time
+}
+
+// Findings is what the report needs of the rules engine (package compliance
+// implements it). It must be safe for concurrent use.
+type Findings interface {
+	// Count returns the number of findings of year by rule id, as the
+	// first size entries of the ledger show them at now.
+	Count(sn *projections.Snapshot, year int, size uint64, now time.Time) (map[string]int64, error)
+	// Items returns the findings of rule in year, as Count counts them, in
+	// seq order.
+	Items(sn *projections.Snapshot, year int, rule string, size uint64, now time.Time) ([]Item, error)
 }
 
 // Projection builds the annual report's figures.
