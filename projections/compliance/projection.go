@@ -1,0 +1,494 @@
+package compliance
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/liuhen/liuhen/projections"
+)
+
+// Name is the projection's name.
+const Name = "compliance"
+
+// schema is the version of Apply's writes; Version adds a fingerprint of
+// the parameters and the calendar.
+const schema = 1
+
+// Config configures the projection. The zero value of every field means its
+// default.
+type Config struct {
+	// Params are the agency's rule parameters (LoadParams). Default: the
+	// national defaults.
+	Params Params
+	// Calendar counts working days and names holidays. Default
+	// DefaultCalendar().
+	Calendar *Calendar
+	// Now is the clock findings are read at: a deadline that passes with no
+	// event shows once Now is past it. Default time.Now. It is used only
+	// when reading, never while applying entries.
+	Now func() time.Time
+}
+
+// Projection is the compliance projection: it keeps what the rules need of
+// every case, evaluates the rules when an entry changes a case, and indexes
+// every finding the case will have at some time (see the package doc). It
+// implements projections.Projection, casefile.Compliance and
+// report.Findings.
+type Projection struct {
+	params  Params // with defaults
+	cal     *Calendar
+	loc     *time.Location
+	now     func() time.Time
+	version int
+
+	disabled     map[string]bool
+	twoActs      map[string]bool
+	serviceOnSit map[string]bool
+	filingActs   map[string]bool
+	majorPen     map[string]bool
+	majorCat     map[string]bool
+	scenes       map[string]bool
+	nightFrom    int // minutes after midnight
+	nightTo      int
+}
+
+// New returns the compliance projection.
+func New(cfg Config) (*Projection, error) {
+	if err := cfg.Params.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Projection{params: cfg.Params.withDefaults(), cal: cfg.Calendar, now: cfg.Now}
+	if p.cal == nil {
+		p.cal = DefaultCalendar()
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	loc, err := projections.LoadZone(p.params.Zone)
+	if err != nil {
+		return nil, err
+	}
+	p.loc = loc
+	set := func(vs []string) map[string]bool {
+		m := map[string]bool{}
+		for _, v := range vs {
+			m[v] = true
+		}
+		return m
+	}
+	p.disabled = set(p.params.Disabled)
+	p.twoActs = set(p.params.TwoOfficers.Acts)
+	p.serviceOnSit = set(p.params.TwoOfficers.ServiceMethods)
+	p.filingActs = set(p.params.Filing.Acts)
+	p.majorPen = set(p.params.Major.Penalties)
+	p.majorCat = set(p.params.Major.Categories)
+	p.scenes = set(p.params.AV.Scenes)
+	p.nightFrom, _ = clockMinutes(p.params.Night.From)
+	p.nightTo, _ = clockMinutes(p.params.Night.To)
+
+	// The version changes with anything that changes what Apply writes.
+	b, _ := json.Marshal(p.params)
+	h := fnv.New32a()
+	h.Write(b)
+	binary.Write(h, binary.BigEndian, p.cal.sum)
+	p.version = schema<<32 | int(h.Sum32())
+	return p, nil
+}
+
+// Name implements projections.Projection.
+func (*Projection) Name() string { return Name }
+
+// Version implements projections.Projection. It includes a fingerprint of
+// the parameters and of the holiday calendar, so that changing either
+// rebuilds the store (the old build serves meanwhile).
+func (p *Projection) Version() int { return p.version }
+
+// Params returns the parameters in effect, defaults filled in.
+func (p *Projection) Params() Params { return p.params }
+
+// Keys. See the package doc.
+
+var (
+	prefixCase    = []byte("cm/c/")
+	prefixLive    = []byte("cm/l/")
+	prefixHistory = []byte("cm/h/")
+	prefixRec     = []byte("cm/r/")
+	prefixPending = []byte("cm/p/")
+	prefixDevice  = []byte("cm/v/")
+)
+
+const (
+	statusOpen   = '0'
+	statusClosed = '1'
+)
+
+func caseKey(c uuid.UUID) []byte  { return append(slices.Clip(prefixCase), c[:]...) }
+func recKey(id uuid.UUID) []byte  { return append(slices.Clip(prefixRec), id[:]...) }
+func pendKey(id uuid.UUID) []byte { return append(slices.Clip(prefixPending), id[:]...) }
+func deviceKey(d string) []byte   { return append(slices.Clip(prefixDevice), d...) }
+
+// timeKey encodes t so that byte order is time order.
+func timeKey(t time.Time) uint64 { return uint64(t.UnixNano()) ^ 1<<63 }
+
+func timeOfKey(k uint64) time.Time { return time.Unix(0, int64(k^1<<63)) }
+
+// liveKey is cm/l/<status><rule>\0<from:8><case:16><seq:8><check>.
+func liveKey(f *pot, c uuid.UUID) []byte {
+	k := make([]byte, 0, 64)
+	k = append(k, prefixLive...)
+	if f.Open {
+		k = append(k, statusOpen)
+	} else {
+		k = append(k, statusClosed)
+	}
+	k = append(append(k, f.Rule...), 0)
+	k = binary.BigEndian.AppendUint64(k, timeKey(f.From))
+	k = append(k, c[:]...)
+	k = binary.BigEndian.AppendUint64(k, f.Seqs[0])
+	return append(k, f.Check...)
+}
+
+// liveRef is a parsed live key.
+type liveRef struct {
+	open  bool
+	rule  string
+	from  time.Time
+	case_ uuid.UUID
+	seq   uint64
+	check string
+}
+
+func parseLive(k []byte) (liveRef, bool) {
+	k, ok := bytes.CutPrefix(k, prefixLive)
+	if !ok || len(k) < 1 {
+		return liveRef{}, false
+	}
+	r := liveRef{open: k[0] == statusOpen}
+	rule, rest, ok := bytes.Cut(k[1:], []byte{0})
+	if !ok || len(rest) < 32 {
+		return liveRef{}, false
+	}
+	r.rule = string(rule)
+	r.from = timeOfKey(binary.BigEndian.Uint64(rest))
+	copy(r.case_[:], rest[8:24])
+	r.seq = binary.BigEndian.Uint64(rest[24:32])
+	r.check = string(rest[32:])
+	return r, true
+}
+
+// historyKey is cm/h/<year:2><rule>\0<from:8><case:16><seq:8><check>\0<add:8>:
+// a finding that was in the live index from entry add until an entry
+// changed or removed it.
+func historyKey(live []byte, year int, add uint64) []byte {
+	rest := live[len(prefixLive)+1:] // <rule>\0...
+	k := make([]byte, 0, len(live)+16)
+	k = append(k, prefixHistory...)
+	k = binary.BigEndian.AppendUint16(k, uint16(year))
+	k = append(append(k, rest...), 0)
+	return binary.BigEndian.AppendUint64(k, add)
+}
+
+// pot is a finding the case has, or will have, at some time: visible from
+// From until Until (nil: for good). A deadline that has not passed yet is a
+// pot whose From is the due date.
+type pot struct {
+	projections.Finding
+	From  time.Time  `json:"from"`
+	Until *time.Time `json:"until,omitempty"`
+	// FineFen is the fine an open payment-15d finding accrues its
+	// surcharge on, computed when read.
+	FineFen int64 `json:"fine_fen,omitempty"`
+}
+
+func (f *pot) visible(now time.Time) bool {
+	return !f.From.After(now) && (f.Until == nil || now.Before(*f.Until))
+}
+
+// stored is a live index value.
+type stored struct {
+	pot
+	Add uint64 `json:"add"` // the entry that added it
+}
+
+// history is a history index value.
+type history struct {
+	Until *time.Time `json:"until,omitempty"`
+	End   uint64     `json:"end"` // the entry that ended it
+}
+
+// potRef is how a case's state remembers one of its live index entries.
+type potRef struct {
+	Key   []byte     `json:"k"`
+	Hash  uint64     `json:"h"`
+	Add   uint64     `json:"a"`
+	Until *time.Time `json:"u,omitempty"`
+	From  time.Time  `json:"f"`
+}
+
+// Apply implements projections.Projection. It never reads a clock: what it
+// writes depends on the entries only.
+func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projections.Entry) error {
+	d, err := decodeData(e)
+	if err != nil {
+		return err
+	}
+	local, err := p.entryFindings(tx, e, d)
+	if err != nil {
+		return err
+	}
+	if e.Type == "recording.made" {
+		if err := p.recordingMade(tx, e, d); err != nil {
+			return err
+		}
+	}
+	if e.CaseID == uuid.Nil {
+		// Findings without a case (a device's clock, a recording not yet
+		// linked) never change: straight into the index.
+		for i := range local {
+			if err := p.putLive(tx, &local[i], uuid.Nil, e.Seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	c, err := projections.Load(tx, caseKey(e.CaseID), decodeState)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		c = &caseState{}
+	}
+	c.Static = append(c.Static, local...)
+	c.apply(e, d)
+	if e.Type == "recording.linked" {
+		for _, s := range d.Events {
+			id, err := uuid.Parse(s)
+			if err != nil {
+				return fmt.Errorf("compliance: recording.linked: events: %v", err)
+			}
+			if err := p.link(tx, c, e.CaseID, id); err != nil {
+				return err
+			}
+		}
+	}
+	return p.reindex(tx, c, e.CaseID, e.Seq)
+}
+
+// reindex evaluates the rules on c and brings the index in step, then saves
+// c. seq is the entry being applied.
+func (p *Projection) reindex(tx *projections.Tx, c *caseState, id uuid.UUID, seq uint64) error {
+	pots := p.evaluate(c, id.String())
+	old := make(map[string]int, len(c.Pots))
+	for i, r := range c.Pots {
+		old[string(r.Key)] = i
+	}
+	keep := make([]bool, len(c.Pots))
+	refs := make([]potRef, 0, len(pots))
+	seen := map[string]bool{}
+	for i := range pots {
+		f := &pots[i]
+		k := liveKey(f, id)
+		for seen[string(k)] { // two findings of one check on one entry: keep both
+			k = append(k, '+')
+		}
+		seen[string(k)] = true
+		v, err := json.Marshal(f)
+		if err != nil {
+			return err
+		}
+		h := fnv.New64a()
+		h.Write(v)
+		sum := h.Sum64()
+		if j, ok := old[string(k)]; ok && c.Pots[j].Hash == sum {
+			keep[j] = true
+			refs = append(refs, c.Pots[j])
+			continue
+		}
+		if err := tx.Put(k, storedValue(v, seq)); err != nil {
+			return err
+		}
+		refs = append(refs, potRef{Key: k, Hash: sum, Add: seq, Until: f.Until, From: f.From})
+	}
+	for j, r := range c.Pots {
+		if keep[j] {
+			continue
+		}
+		if !seen[string(r.Key)] {
+			if err := tx.Delete(r.Key); err != nil {
+				return err
+			}
+		}
+		hv, _ := json.Marshal(history{Until: r.Until, End: seq})
+		if err := tx.Put(historyKey(r.Key, r.From.In(p.loc).Year(), r.Add), hv); err != nil {
+			return err
+		}
+	}
+	c.Pots = refs
+	return projections.Save(tx, caseKey(id), c, encodeState)
+}
+
+// storedValue appends the add seq to a marshalled pot: {...,"add":N}.
+func storedValue(v []byte, add uint64) []byte {
+	out := make([]byte, 0, len(v)+24)
+	out = append(out, v[:len(v)-1]...)
+	out = append(out, `,"add":`...)
+	out = fmt.Appendf(out, "%d}", add)
+	return out
+}
+
+// putLive indexes a finding that never changes.
+func (p *Projection) putLive(tx *projections.Tx, f *pot, c uuid.UUID, seq uint64) error {
+	v, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	return tx.Put(liveKey(f, c), storedValue(v, seq))
+}
+
+// recordingMade remembers a recording so that a later recording.linked can
+// bring it into a case, and completes links that arrived before it.
+func (p *Projection) recordingMade(tx *projections.Tx, e *projections.Entry, d *data) error {
+	r := d.recording(e.Seq)
+	b, _ := json.Marshal(r)
+	if err := tx.Set(recKey(e.ID), b); err != nil {
+		return err
+	}
+	pend, err := tx.Get(pendKey(e.ID))
+	if err != nil || pend == nil {
+		return err
+	}
+	var cases []uuid.UUID
+	if err := json.Unmarshal(pend, &cases); err != nil {
+		return fmt.Errorf("compliance: pending links: %v", err)
+	}
+	for _, cid := range cases {
+		if cid == e.CaseID {
+			continue // the recording is in that case's chain: added with it
+		}
+		c, err := projections.Load(tx, caseKey(cid), decodeState)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			continue
+		}
+		c.addRecording(r)
+		if err := p.reindex(tx, c, cid, e.Seq); err != nil {
+			return err
+		}
+	}
+	return tx.Delete(pendKey(e.ID))
+}
+
+// link brings recording id into case c (state s), or leaves a pending link
+// if the recording has not arrived yet.
+func (p *Projection) link(tx *projections.Tx, s *caseState, c, id uuid.UUID) error {
+	b, err := tx.Get(recKey(id))
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		var cases []uuid.UUID
+		if pb, err := tx.Get(pendKey(id)); err != nil {
+			return err
+		} else if pb != nil {
+			if err := json.Unmarshal(pb, &cases); err != nil {
+				return err
+			}
+		}
+		if !slices.Contains(cases, c) {
+			cases = append(cases, c)
+		}
+		v, _ := json.Marshal(cases)
+		return tx.Set(pendKey(id), v)
+	}
+	var r recording
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("compliance: recording: %v", err)
+	}
+	s.addRecording(r)
+	return nil
+}
+
+// entryFindings are the checks of one entry on its own (two-officers,
+// late-upload): they never change once the entry is applied.
+func (p *Projection) entryFindings(tx *projections.Tx, e *projections.Entry, d *data) ([]pot, error) {
+	var out []pot
+	add := func(rule, check, sev string, from time.Time, due, actual *time.Time, msg string) {
+		out = append(out, pot{Finding: projections.Finding{Rule: rule, Check: check, Severity: sev,
+			Basis: ruleByID[rule].Basis, Message: msg, Seqs: []uint64{e.Seq}, Due: due, Actual: actual}, From: from})
+	}
+	if !p.disabled[RuleTwoOfficers] && p.twoActs[e.Type] && (e.Type != "document.served" || p.serviceOnSit[d.Method]) {
+		certs := map[string]bool{}
+		for _, o := range e.Officers {
+			if o.CertNo != "" {
+				certs[o.CertNo] = true
+			}
+		}
+		if len(certs) < p.params.TwoOfficers.Min {
+			add(RuleTwoOfficers, "officers", projections.Violation, e.OccurredAt, nil, at(e.OccurredAt),
+				fmt.Sprintf("%s记录的持证执法人员为%d名，少于%d名", typeName(e.Type), len(certs), p.params.TwoOfficers.Min))
+		}
+	}
+	if p.disabled[RuleLateUpload] {
+		return out, nil
+	}
+	rec := e.RecordedAt
+	up := p.params.Upload
+	if delay := rec.Sub(e.OccurredAt); delay > time.Duration(up.MaxDelay) {
+		add(RuleLateUpload, "late", projections.Warning, rec, at(e.OccurredAt.Add(time.Duration(up.MaxDelay))), at(rec),
+			fmt.Sprintf("%s发生于%s，%s后才上传（入账于%s），超过%s", typeName(e.Type), p.minute(e.OccurredAt), hours(delay), p.minute(rec), hours(time.Duration(up.MaxDelay))))
+	}
+	if ahead := e.OccurredAt.Sub(rec); ahead > time.Duration(up.FutureTolerance) {
+		add(RuleLateUpload, "clock-ahead", projections.Warning, rec, nil, at(rec),
+			fmt.Sprintf("设备%s记录的发生时间%s晚于入账时间%s，设备时钟快%s", e.DeviceID, p.minute(e.OccurredAt), p.minute(rec), ahead.Round(time.Second)))
+	}
+	if e.Type == "device.clock_observed" {
+		if off := time.Duration(d.OffsetMs) * time.Millisecond; off > time.Duration(up.MaxClockOffset) || -off > time.Duration(up.MaxClockOffset) {
+			add(RuleLateUpload, "clock-offset", projections.Warning, rec, nil, at(rec),
+				fmt.Sprintf("设备%s校时偏差%s，超过%s", e.DeviceID, off, time.Duration(up.MaxClockOffset)))
+		}
+	}
+	if e.DeviceSeq >= 0 && e.DeviceID != "" {
+		k := deviceKey(e.DeviceID)
+		v, err := tx.Get(k)
+		if err != nil {
+			return nil, err
+		}
+		seq := uint64(e.DeviceSeq)
+		if len(v) == 8 {
+			last := binary.BigEndian.Uint64(v)
+			switch {
+			case seq <= last:
+				add(RuleLateUpload, "seq-backwards", projections.Warning, rec, nil, at(rec),
+					fmt.Sprintf("设备%s的记录序号%d不大于此前已入账的%d（倒退或重复）", e.DeviceID, seq, last))
+			case seq > last+1:
+				add(RuleLateUpload, "seq-gap", projections.Warning, rec, nil, at(rec),
+					fmt.Sprintf("设备%s的记录序号从%d跳到%d，缺少%d条记录", e.DeviceID, last, seq, seq-last-1))
+			}
+			seq = max(seq, last)
+		}
+		if err := tx.Set(k, binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func at(t time.Time) *time.Time { return &t }
+
+func hours(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%.1f日", d.Hours()/24)
+	}
+	return fmt.Sprintf("%.1f小时", d.Hours())
+}
+
+var _ projections.Projection = (*Projection)(nil)

@@ -1,0 +1,359 @@
+package compliance
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/liuhen/liuhen/internal/catalog"
+	"github.com/liuhen/liuhen/projections"
+)
+
+// Rule ids. They are stable: clients filter on them, and the case file's
+// deadlines share them.
+const (
+	RuleTwoOfficers           = "two-officers"
+	RuleFiledBeforeInvestig   = "filed-before-investigation"
+	RuleNoticeBeforeDecision  = "notice-before-decision"
+	RuleHearing               = "hearing"
+	RuleLegalReview           = "legal-review"
+	RuleCollectiveDiscussion  = "collective-discussion"
+	RuleDecision90d           = "decision-90d"
+	RulePreservation7d        = "preservation-7d"
+	RuleMeasure30d            = "measure-30d"
+	RuleService7d             = "service-7d"
+	RulePublish7wd            = "publish-7wd"
+	RuleWithdraw3d            = "withdraw-3d"
+	RulePayment15d            = "payment-15d"
+	RuleCourtEnforcement      = "court-enforcement"
+	RuleNoNightHoliday        = "no-night-holiday-enforcement"
+	RuleAVCoverage            = "av-coverage"
+	RuleLateUpload            = "late-upload"
+	RuleClosePreconditions    = "close-preconditions"
+	ruleCount                 = 18
+	lawPenalty                = "《行政处罚法》"
+	lawCompulsion             = "《行政强制法》"
+	guideline118              = "国办发〔2018〕118号"
+	guideline118FullProcess   = "《国务院办公厅关于全面推行行政执法公示制度执法全过程记录制度重大执法决定法制审核制度的指导意见》（" + guideline118 + "）"
+	art85                     = "、第八十五条（期间以工作日计）"
+	lawCompulsionArt69        = "、第六十九条（十日以内期限以工作日计）"
+	basisPolicePeriodAnalogue = "参照《公安机关现场执法视音频记录工作规定》（24小时内存储）"
+)
+
+// A Rule is one compliance rule of v1.
+type Rule struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`               // Chinese
+	Basis    string `json:"basis"`              // law and article
+	Deadline string `json:"deadline,omitempty"` // Chinese name of its deadline, for the case file
+}
+
+var rules = []Rule{
+	{RuleTwoOfficers, "执法人员不少于两人", lawPenalty + "第四十二条；" + lawCompulsion + "第十八条", ""},
+	{RuleFiledBeforeInvestig, "先立案后调查", lawPenalty + "第五十四条", ""},
+	{RuleNoticeBeforeDecision, "事先告知与陈述申辩", lawPenalty + "第四十四条、第四十五条、第六十二条", ""},
+	{RuleHearing, "听证程序", lawPenalty + "第六十三条、第六十四条" + art85, ""},
+	{RuleLegalReview, "重大执法决定法制审核", lawPenalty + "第五十八条；" + guideline118, ""},
+	{RuleCollectiveDiscussion, "集体讨论", lawPenalty + "第五十七条第二款", ""},
+	{RuleDecision90d, "九十日内作出处理决定", lawPenalty + "第六十条", "作出处罚决定（立案之日起九十日内）"},
+	{RulePreservation7d, "先行登记保存七日内处理", lawPenalty + "第五十六条" + art85, "先行登记保存处理决定（七日内）"},
+	{RuleMeasure30d, "查封扣押期限", lawCompulsion + "第二十五条", "查封扣押期限届满"},
+	{RuleService7d, "七日内送达处罚决定书", lawPenalty + "第六十一条" + art85, "送达处罚决定书（七日内）"},
+	{RulePublish7wd, "七个工作日内公示处罚决定", guideline118 + "；" + lawPenalty + "第四十八条", "公示处罚决定（七个工作日内）"},
+	{RuleWithdraw3d, "三日内撤回公示", lawPenalty + "第四十八条第二款" + art85, "撤下公示（三日内）"},
+	{RulePayment15d, "十五日内缴纳罚款", lawPenalty + "第六十七条、第七十二条", "缴纳罚款（收到决定书之日起十五日内）"},
+	{RuleCourtEnforcement, "申请人民法院强制执行", lawCompulsion + "第五十三条、第五十四条" + lawCompulsionArt69, "申请人民法院强制执行（复议诉讼期限届满后三个月内）"},
+	{RuleNoNightHoliday, "不得在夜间或法定节假日实施行政强制执行", lawCompulsion + "第四十三条", ""},
+	{RuleAVCoverage, "全过程音像记录", guideline118 + "；" + lawPenalty + "第四十七条", "音像记录关联"},
+	{RuleLateUpload, "记录及时上传与设备时钟", lawPenalty + "第四十七条；" + guideline118 + "；" + basisPolicePeriodAnalogue, ""},
+	{RuleClosePreconditions, "结案条件", lawCompulsion + "第二十八条；" + lawPenalty + "第四十八条、第七十二条", ""},
+}
+
+var ruleByID = func() map[string]Rule {
+	m := map[string]Rule{}
+	for _, r := range rules {
+		m[r.ID] = r
+	}
+	if len(m) != ruleCount {
+		panic("compliance: rule table")
+	}
+	return m
+}()
+
+// Rules returns the v1 rules in order.
+func Rules() []Rule { return append([]Rule(nil), rules...) }
+
+// eval evaluates the rules on one case.
+type eval struct {
+	p   *Projection
+	c   *caseState
+	id  string
+	out []pot
+	inv map[string]bool // investigators, built on first use
+}
+
+// evaluate returns every finding case c has or will have: its entry
+// findings, and for each rule the findings of the case's facts, with
+// deadlines that have not passed as findings visible from their due date.
+func (p *Projection) evaluate(c *caseState, id string) []pot {
+	x := &eval{p: p, c: c, id: id}
+	x.out = append(x.out, c.Static...)
+	for _, r := range []struct {
+		id string
+		fn func()
+	}{
+		{RuleFiledBeforeInvestig, x.filedBeforeInvestigation},
+		{RuleNoticeBeforeDecision, x.noticeBeforeDecision},
+		{RuleHearing, x.hearing},
+		{RuleLegalReview, x.legalReview},
+		{RuleCollectiveDiscussion, x.collectiveDiscussion},
+		{RuleDecision90d, x.decision90d},
+		{RulePreservation7d, x.preservation7d},
+		{RuleMeasure30d, x.measure30d},
+		{RuleService7d, x.service7d},
+		{RulePublish7wd, x.publish7wd},
+		{RuleWithdraw3d, x.withdraw3d},
+		{RulePayment15d, x.payment15d},
+		{RuleCourtEnforcement, x.courtEnforcement},
+		{RuleNoNightHoliday, x.noNightHoliday},
+		{RuleAVCoverage, x.avCoverage},
+		{RuleClosePreconditions, x.closePreconditions},
+	} {
+		if !p.disabled[r.id] {
+			r.fn()
+		}
+	}
+	for i := range x.out {
+		x.out[i].CaseID = id
+	}
+	return x.out
+}
+
+// finding adds a finding. from is when it shows; open marks a missing act
+// that can still be done.
+func (x *eval) finding(rule, check, sev string, open bool, from time.Time, due, actual *time.Time, msg string, seqs ...uint64) *pot {
+	x.out = append(x.out, pot{Finding: projections.Finding{Rule: rule, Check: check, Severity: sev, Open: open,
+		Basis: ruleByID[rule].Basis, Message: msg, Seqs: seqs, Due: due, Actual: actual}, From: from})
+	return &x.out[len(x.out)-1]
+}
+
+// Time arithmetic in the agency's zone.
+
+func (x *eval) days(t time.Time, n int) time.Time {
+	return projections.EndOfDay(t.In(x.p.loc).AddDate(0, 0, n))
+}
+
+func (x *eval) period(t time.Time, p Period) time.Time {
+	if p.Unit == UnitWorking {
+		return x.p.cal.AddWorkingDays(t.In(x.p.loc), p.Days)
+	}
+	return x.days(t, p.Days)
+}
+
+func periodName(p Period) string {
+	if p.Unit == UnitWorking {
+		return fmt.Sprintf("%d个工作日", p.Days)
+	}
+	return fmt.Sprintf("%d日", p.Days)
+}
+
+func (p *Projection) day(t time.Time) string    { return t.In(p.loc).Format("2006-01-02") }
+func (p *Projection) minute(t time.Time) string { return t.In(p.loc).Format("2006-01-02 15:04") }
+
+// deadlineAt reads a deadline as recorded: a date is the end of that day in
+// the agency's zone, a timestamp is itself.
+func (x *eval) deadlineAt(s string) (time.Time, bool) {
+	if d, err := time.ParseInLocation(time.DateOnly, s, x.p.loc); err == nil {
+		return projections.EndOfDay(d), true
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+// Event lookups over the occurred_at-ordered entries.
+
+func (x *eval) first(typ string, after int) int {
+	for i := after + 1; i < len(x.c.Evs); i++ {
+		if x.c.Evs[i].Type == typ {
+			return i
+		}
+	}
+	return -1
+}
+
+func (x *eval) lastBefore(typ string, before int) int {
+	for i := before - 1; i >= 0; i-- {
+		if x.c.Evs[i].Type == typ {
+			return i
+		}
+	}
+	return -1
+}
+
+func (x *eval) anyBetween(from, to int, types ...string) bool {
+	for i := from + 1; i < to && i < len(x.c.Evs); i++ {
+		for _, t := range types {
+			if x.c.Evs[i].Type == t {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (x *eval) general() bool { return x.c.Proc != catalog.ProcedureSimple }
+
+func (x *eval) investigators() map[string]bool {
+	if x.inv == nil {
+		x.inv = map[string]bool{}
+		for _, e := range x.c.Evs {
+			for _, o := range e.Offs {
+				x.inv[o] = true
+			}
+		}
+	}
+	return x.inv
+}
+
+// penalties returns the indexes of penalty decisions.
+func (x *eval) penalties() []int {
+	var out []int
+	for i, e := range x.c.Evs {
+		if e.Type == "decision.made" && e.Outcome == catalog.OutcomePenalty {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// revokedAt returns when a remedy revoked the decision at index i (or
+// confirmed it illegal): the first such result after it.
+func (x *eval) revokedAt(i int) (time.Time, bool) {
+	for j := i + 1; j < len(x.c.Evs); j++ {
+		e := &x.c.Evs[j]
+		if (e.Type == "reconsideration.decided" || e.Type == "lawsuit.judged") &&
+			(e.Outcome == catalog.ReconsiderationRevoked || e.Outcome == catalog.ReconsiderationConfirmedIllegal) {
+			return e.At, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// major reports whether the decision at index i is major (重大): flagged,
+// or in the agency's list.
+func (x *eval) major(i int) bool {
+	d := &x.c.Evs[i]
+	if d.flag(flagMajor) {
+		return true
+	}
+	mp := x.p.params.Major
+	threshold := mp.PersonFineFen
+	if x.c.Org {
+		threshold = mp.OrgFineFen
+	}
+	if threshold > 0 && d.Fen >= threshold {
+		return true
+	}
+	for _, k := range d.Pen {
+		if x.p.majorPen[k] {
+			return true
+		}
+	}
+	return x.p.majorCat[x.c.Cat]
+}
+
+// servedAt returns when the decision at index i was served: on the spot in
+// simple procedure, else the first document.served of a decision after it.
+func (x *eval) servedAt(i int) (int, time.Time, bool) {
+	if !x.general() {
+		return i, x.c.Evs[i].At, true
+	}
+	for j := i + 1; j < len(x.c.Evs); j++ {
+		e := &x.c.Evs[j]
+		if e.Type == "decision.made" {
+			break
+		}
+		if e.Type == "document.served" && e.Doc == catalog.DocumentDecision {
+			return j, e.At, true
+		}
+	}
+	return -1, time.Time{}, false
+}
+
+// fine returns the index of the decision whose fine is owed: the latest
+// penalty decision with a fine that is not revoked.
+func (x *eval) fine() int {
+	ps := x.penalties()
+	for k := len(ps) - 1; k >= 0; k-- {
+		i := ps[k]
+		if _, revoked := x.revokedAt(i); x.c.Evs[i].Fen > 0 && !revoked {
+			return i
+		}
+	}
+	return -1
+}
+
+// paidInFull returns the index of the payment that completed the fine of
+// the decision at index i, counting payments up to index before.
+func (x *eval) paidInFull(i, before int) int {
+	var paid int64
+	for j, e := range x.c.Evs[:before] {
+		if e.Type == "payment.received" {
+			paid += e.Fen
+			if paid >= x.c.Evs[i].Fen {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
+// mustPublish reports whether the decision at index i must be published.
+func (x *eval) mustPublish(i int) bool {
+	d := &x.c.Evs[i]
+	return d.Type == "decision.made" && d.Outcome == catalog.OutcomePenalty && (x.general() || x.p.params.Publish.IncludeSimple) &&
+		!x.c.Minor && d.Exempt == ""
+}
+
+// publication returns the index of the first publication of the decision at
+// index i: by decision_seq, else by document number, else the latest
+// decision before the publication.
+func (x *eval) publication(i int) int {
+	d := &x.c.Evs[i]
+	for j := i + 1; j < len(x.c.Evs); j++ {
+		e := &x.c.Evs[j]
+		if e.Type != "decision.published" {
+			continue
+		}
+		switch {
+		case e.Ref != nil:
+			if *e.Ref == d.Seq {
+				return j
+			}
+		case e.Doc != "":
+			if e.Doc == d.Doc {
+				return j
+			}
+		default:
+			if x.lastBefore("decision.made", j) == i {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
+func yuan(fen int64) string {
+	if fen%100 == 0 {
+		return fmt.Sprintf("%d元", fen/100)
+	}
+	return fmt.Sprintf("%d.%02d元", fen/100, fen%100)
+}
+
+func typeName(t string) string {
+	if ct, ok := catalog.Lookup(t); ok {
+		return ct.Chinese
+	}
+	return t
+}
