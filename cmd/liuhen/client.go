@@ -75,6 +75,11 @@ func (e *apiError) Error() string {
 	return s
 }
 
+func isCode(err error, code string) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.Code == code
+}
+
 func isStatus(err error, status int) bool {
 	var ae *apiError
 	return errors.As(err, &ae) && ae.Status == status

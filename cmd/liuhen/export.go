@@ -85,7 +85,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return writeJSONLine(stdout, m)
 	}
 	fmt.Fprintf(stdout, "wrote %s: %s bundle, %d entries, %d files, checkpoint of size %d; export recorded as entry %d (custody.accessed)\n",
-		*out, m.Scope, m.Entries, len(m.Files)+1, m.Checkpoint.Size, m.Custody.Seq)
+		*out, m.Scope, m.Entries, len(m.Files)+2, m.Checkpoint.Size, m.Custody.Seq)
 	return nil
 }
 

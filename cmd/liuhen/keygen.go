@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/liuhen/liuhen/ledger"
 )
@@ -42,6 +43,9 @@ func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if _, err := os.Stat(*out); err == nil {
 		return fmt.Errorf("%s exists; refusing to overwrite a signing key", *out)
 	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o700); err != nil {
 		return err
 	}
 	skey, vkey, err := ledger.GenerateKey(*origin)

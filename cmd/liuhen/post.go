@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -11,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 )
 
 func init() {
@@ -18,7 +21,7 @@ func init() {
 }
 
 const postUsage = `
-usage: liuhen post FILE [--batch N] [--json] [--results FILE] [--server URL] [--token TOKEN]
+usage: liuhen post FILE [--media DIR] [--batch N] [--json] [--results FILE] [--server URL] [--token TOKEN]
 
 Post the records in FILE (NDJSON, one record a line; - for stdin) to
 POST /v1/events in batches, with a progress line on a terminal, and report
@@ -33,6 +36,10 @@ it meets (and revokes it at the end), so that a multi-device export can be
 imported. Consecutive records of one device go in one request, so file
 order is kept.
 
+--media DIR uploads, after the records, every file in DIR that a posted
+record references (by SHA-256, whatever the file's name), as the device of
+the record; files already on the server are not sent again.
+
 Text output lists the records not stored (line, id, code, field, detail)
 and a summary; --json prints every result as one JSON line; --results FILE
 writes them there. Exit status 1 when any record was rejected or conflicts.
@@ -44,6 +51,7 @@ func runPost(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	batch := fs.Int("batch", 500, "records per request (1 to 1000)")
 	asJSON := fs.Bool("json", false, "print every record's result as a JSON line")
 	resultsFile := fs.String("results", "", "also write every record's result to this `file` (NDJSON)")
+	mediaDir := fs.String("media", "", "upload the media files in this `dir`ectory that the records reference")
 	usageFunc(fs, stderr, postUsage)
 	var file string
 	if len(args) > 0 && (args[0] == "-" || len(args[0]) > 0 && args[0][0] != '-') {
@@ -108,6 +116,13 @@ func runPost(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		p.add(1)
 	}
+	var files map[string]string // sha256 -> path
+	var uploads []mediaUpload
+	if *mediaDir != "" {
+		if files, err = hashDir(*mediaDir); err != nil {
+			return err
+		}
+	}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(nil, 1<<20)
 	line := 0
@@ -121,6 +136,12 @@ func runPost(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := po.add(ctx, line, bytes.Clone(raw)); err != nil {
 			return err
 		}
+		for _, m := range mediaItems(raw) {
+			if p, ok := files[m.SHA256]; ok {
+				uploads = append(uploads, mediaUpload{deviceOf(raw), m.SHA256, p})
+				delete(files, m.SHA256)
+			}
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return err
@@ -129,6 +150,18 @@ func runPost(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	p.finish()
+	for _, u := range uploads {
+		b, err := os.ReadFile(u.path)
+		if err != nil {
+			return err
+		}
+		if err := po.putMedia(ctx, u.device, u.sha, b); err != nil {
+			return fmt.Errorf("uploading %s: %w", u.path, err)
+		}
+	}
+	if *mediaDir != "" {
+		fmt.Fprintf(stderr, "liuhen post: %d media files uploaded\n", len(uploads))
+	}
 	s := po.counts
 	summary := fmt.Sprintf("posted %d records: %d accepted, %d duplicate, %d conflict, %d rejected",
 		s["accepted"]+s["duplicate"]+s["conflict"]+s["rejected"], s["accepted"], s["duplicate"], s["conflict"], s["rejected"])
@@ -141,6 +174,30 @@ func runPost(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%d records were not stored", s["conflict"]+s["rejected"])
 	}
 	return nil
+}
+
+type mediaUpload struct{ device, sha, path string }
+
+// hashDir maps the SHA-256 of every regular file in dir to its path.
+func hashDir(dir string) (map[string]string, error) {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, e := range es {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		s := sha256.Sum256(b)
+		out[hex.EncodeToString(s[:])] = p
+	}
+	return out, nil
 }
 
 // A postResult is one record's result, with its line in the input.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 func init() {
@@ -21,7 +22,7 @@ server's projections from the ledger: cases opened, decisions, fines
 decided and collected, publications, legal reviews, hearings, court
 enforcement, lawsuits, by category, and the compliance findings. --size N
 computes it over the first N entries only, so that a figure can be
-reproduced later. Needs a reporter (or admin) token.
+reproduced later; --wait waits for the projections to catch up to N. Needs a reporter (or admin) token.
 `
 
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -30,6 +31,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	year := fs.Int("year", 0, "the calendar `year` (in the agency's time zone); required")
 	format := fs.String("format", "md", "md (Markdown), csv or json")
 	size := fs.Uint64("size", 0, "compute over the first `N` entries (default: all)")
+	wait := fs.Duration("wait", 0, "with --size: wait up to this long for the projections to reach N entries")
 	usageFunc(fs, stderr, reportUsage)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return helpOK(err)
@@ -51,7 +53,16 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *size > 0 {
 		q.Set("size", strconv.FormatUint(*size, 10))
 	}
+	deadline := time.Now().Add(*wait)
 	b, err := c.get(ctx, "/v1/reports/annual?"+q.Encode())
+	for err != nil && isCode(err, "size_ahead") && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		b, err = c.get(ctx, "/v1/reports/annual?"+q.Encode())
+	}
 	if err != nil {
 		if isStatus(err, 404) {
 			return fmt.Errorf("%w\n(does this server run the report projection? it is served by liuhen serve with projections)", err)

@@ -38,6 +38,7 @@ type serveOptions struct {
 	shutdownTimeout                              time.Duration
 	api                                          api.Config // limits only; the rest is filled by serve
 	pipeline                                     pipelineOptions
+	demo                                         bool // load the demo year into a fresh ledger (serve_demo.go)
 }
 
 // Files under --data.
@@ -70,6 +71,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.StringVar(&o.pprofAddr, "pprof", "", "if set, serve net/http/pprof on this `address` (keep it on loopback)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
+	fs.BoolVar(&o.demo, "demo", false, "on a fresh ledger, load a demo year of 城管 enforcement (liuhen demo) and print the URL and tokens")
 	pipelineFlags(fs, &o.pipeline)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: liuhen serve [flags]
@@ -183,6 +185,9 @@ func serve(ctx context.Context, o *serveOptions, stdout io.Writer, log *slog.Log
 	}
 	log.Info("listening", "url", scheme+"://"+ln.Addr().String(), "origin", l.Origin(), "size", l.Head().Size)
 	fmt.Fprintf(stdout, "liuhen: serving %s://%s\n", scheme, ln.Addr())
+	if o.demo {
+		go serveDemo(ctx, o, scheme+"://"+ln.Addr().String(), l.Head().Size == 0, stdout, log)
+	}
 
 	if o.pprofAddr != "" {
 		go servePprof(o.pprofAddr, log)
