@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"slices"
 	"sort"
 	"strings"
@@ -170,7 +171,9 @@ func (en *engine) dump(tb testing.TB) map[string]string {
 //
 // key=value sets a data field (value is JSON if it parses, else a string;
 // a.b=v sets a nested field); the catalogue's required fields get defaults.
-// Special keys: @case=B|- (another case, or none), @officers=N, @recorded=+30h
+// value ~ deletes a default field; value @n is the seq of the n-th record.
+// Special keys: @case=B|- (another case, or none), @officers=N|dup, @nocert=1
+// (the last officer has no 执法证号), @recorded=+30h
 // (recorded_at after occurred_at; default +5m), @seq=N (device seq; default
 // the next), @device=ID, @media=video (an untimed video of the act),
 // @name=r (name the record), link=r (recording.linked to record r),
@@ -190,9 +193,10 @@ type script struct {
 	nRec    int
 	seqs    []uint64          // of the scenario's records
 	names   map[string]string // record name → id
-	lastDoc string
-	nDoc    int
-	total   int // records of the script
+	lastDoc  string
+	nDoc     int
+	total    int  // records of the script
+	recMedia bool // the record needs a media item
 }
 
 func runScript(t *testing.T, path string) {
@@ -200,75 +204,81 @@ func runScript(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(string(b), "\n")
-	s := &script{t: t, l: newLedger(t)}
-	i := 0
-	for ; i < len(lines); i++ {
-		line := strings.TrimSpace(lines[i])
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	var params compliance.Params
+	type scenario struct {
+		title string
+		first int      // line number of the title
+		lines []string // the scenario's lines
+	}
+	var scens []scenario
+	for i, line := range strings.Split(string(b), "\n") {
+		if c := strings.Index(line, " #"); c >= 0 {
+			line = line[:c]
 		}
-		if rest, ok := strings.CutPrefix(line, "params "); ok {
-			if s.params, err = compliance.ParseParams([]byte(rest)); err != nil {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+			if len(scens) > 0 {
+				scens[len(scens)-1].lines = append(scens[len(scens)-1].lines, "")
+			}
+		case len(scens) == 0 && strings.HasPrefix(line, "params "):
+			if params, err = compliance.ParseParams([]byte(strings.TrimPrefix(line, "params "))); err != nil {
 				t.Fatalf("%s:%d: %v", path, i+1, err)
 			}
-			continue
-		}
-		if rest, ok := strings.CutPrefix(line, "only "); ok {
-			only := strings.Fields(rest)
+		case len(scens) == 0 && strings.HasPrefix(line, "only "):
+			only := strings.Fields(strings.TrimPrefix(line, "only "))
 			for _, r := range compliance.Rules() {
 				if !slices.Contains(only, r.ID) {
-					s.params.Disabled = append(s.params.Disabled, r.ID)
+					params.Disabled = append(params.Disabled, r.ID)
 				}
 			}
-			continue
-		}
-		break
-	}
-	s.en = newEngine(t, s.l.Ledger, s.params, 3)
-	scen := 0
-	for ; i < len(lines); i++ {
-		line := strings.TrimSpace(lines[i])
-		if c := strings.Index(line, " #"); c >= 0 {
-			line = strings.TrimSpace(line[:c])
-		}
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		where := fmt.Sprintf("%s:%d", filepath.Base(path), i+1)
-		switch {
 		case strings.HasPrefix(line, "scenario "):
-			scen++
-			s.begin(scen, strings.TrimPrefix(line, "scenario "))
-		case strings.HasPrefix(line, "now "):
-			now := s.parseNow(where, strings.TrimPrefix(line, "now "))
-			var want []string
-			for i+1 < len(lines) {
-				next := strings.TrimSpace(lines[i+1])
-				if next == "" || strings.HasPrefix(next, "scenario ") || strings.HasPrefix(next, "now ") || startsWithDate(next) {
-					break
-				}
-				i++
-				if !strings.HasPrefix(next, "#") && next != "none" {
-					want = append(want, strings.Join(strings.Fields(next), " "))
-				}
-			}
-			s.check(where, now, want)
+			scens = append(scens, scenario{title: strings.TrimPrefix(line, "scenario "), first: i + 1})
+		case len(scens) == 0:
+			t.Fatalf("%s:%d: %q before the first scenario", path, i+1, line)
 		default:
-			s.record(where, line)
+			scens[len(scens)-1].lines = append(scens[len(scens)-1].lines, line)
 		}
 	}
-	// A rebuild from scratch, in one batch, equals the store fed entry by
-	// entry while the ledger grew.
-	fresh := newEngine(t, s.l.Ledger, s.params, 1000)
-	if a, b := s.en.dump(t), fresh.dump(t); !mapsEqual(a, b) {
-		t.Errorf("%s: rebuilt compliance keys differ from incremental (%d vs %d keys)", path, len(a), len(b))
-		for k, v := range a {
-			if b[k] != v {
-				t.Errorf("key %q:\n incremental %s\n rebuilt     %s", k, v, b[k])
-				break
+	for n, sc := range scens {
+		t.Run(sc.title, func(t *testing.T) {
+			s := &script{t: t, l: newLedger(t), params: params}
+			s.en = newEngine(t, s.l.Ledger, params, 3)
+			s.begin(n+1, sc.title)
+			lines := sc.lines
+			for i := 0; i < len(lines); i++ {
+				line := lines[i]
+				if line == "" {
+					continue
+				}
+				where := fmt.Sprintf("%s: scenario at line %d", filepath.Base(path), sc.first)
+				if rest, ok := strings.CutPrefix(line, "now "); ok {
+					now := s.parseNow(where, rest)
+					var want []string
+					for i+1 < len(lines) && lines[i+1] != "" && !strings.HasPrefix(lines[i+1], "now ") && !startsWithDate(lines[i+1]) {
+						i++
+						if lines[i] != "none" {
+							want = append(want, strings.Join(strings.Fields(lines[i]), " "))
+						}
+					}
+					s.check(where, now, want)
+					continue
+				}
+				s.record(where, line)
 			}
-		}
+			// A rebuild from scratch, in one batch, equals the store fed
+			// entry by entry while the ledger grew.
+			fresh := newEngine(t, s.l.Ledger, params, 1000)
+			if a, b := s.en.dump(t), fresh.dump(t); !mapsEqual(a, b) {
+				t.Errorf("rebuilt compliance keys differ from incremental (%d vs %d keys)", len(a), len(b))
+				for k, v := range a {
+					if b[k] != v {
+						t.Errorf("key %q:\n incremental %s\n rebuilt     %s", k, v, b[k])
+						break
+					}
+				}
+			}
+		})
 	}
 }
 
@@ -309,6 +319,21 @@ func (s *script) parseNow(where, v string) time.Time {
 		s.t.Fatalf("%s: now %q: %v", where, v, err)
 	}
 	return t
+}
+
+func (s *script) newID() string {
+	s.total++
+	return fmt.Sprintf("0193f0a2-7c1e-7b3a-9d55-%012d", s.total)
+}
+
+// name returns the id of the record named n, reserving one if the record
+// comes later.
+func (s *script) name(n string) string {
+	if id, ok := s.names[n]; ok {
+		return id
+	}
+	s.names[n] = s.newID()
+	return s.names[n]
 }
 
 var officerPool = []map[string]any{
@@ -396,6 +421,7 @@ func (s *script) defaults(typ string, at time.Time) map[string]any {
 	case "lawsuit.judged":
 		return map[string]any{"result": "upheld"}
 	case "recording.made":
+		s.recMedia = true
 		return map[string]any{"started_at": at.Format(time.RFC3339), "ended_at": at.Add(time.Hour).Format(time.RFC3339), "interruptions": []any{}}
 	case "device.clock_observed":
 		return map[string]any{"device_time": at.Format(time.RFC3339), "server_time": at.Format(time.RFC3339), "offset_ms": 0}
@@ -413,6 +439,7 @@ func (s *script) record(where, line string) {
 		s.t.Fatalf("%s: %v", where, err)
 	}
 	typ := f[2]
+	s.recMedia = false
 	data := s.defaults(typ, at)
 	caseID := s.cases["A"].String()
 	officers := officerPool[:2]
@@ -434,9 +461,15 @@ func (s *script) record(where, line string) {
 				caseID = s.cases[v].String()
 			}
 		case "@officers":
+			if v == "dup" { // one officer listed twice
+				officers = []map[string]any{officerPool[0], officerPool[0]}
+				break
+			}
 			var n int
 			fmt.Sscan(v, &n)
 			officers = officerPool[:n]
+		case "@nocert": // the last officer has no 执法证号
+			officers = append(slices.Clone(officers[:len(officers)-1]), map[string]any{"id": "O-0099", "name": "辅助人员"})
 		case "@recorded":
 			d, err := time.ParseDuration(strings.TrimPrefix(v, "+"))
 			if err != nil {
@@ -453,7 +486,7 @@ func (s *script) record(where, line string) {
 		case "@name":
 			name = v
 		case "link":
-			data["events"] = []any{s.names[v]}
+			data["events"] = []any{s.name(v)}
 		case "span", "gap":
 			a, b, _ := strings.Cut(v, "-")
 			ta, err1 := time.ParseInLocation("2006-01-02 15:04", f[0]+" "+a, cst)
@@ -471,6 +504,9 @@ func (s *script) record(where, line string) {
 			if err := json.Unmarshal([]byte(v), &val); err != nil {
 				val = v
 			}
+			if n, err := strconv.Atoi(strings.TrimPrefix(v, "@")); err == nil && strings.HasPrefix(v, "@") {
+				val = s.seqs[n-1] // the seq of the scenario's n-th record
+			}
 			m := data
 			path := strings.Split(k, ".")
 			for _, p := range path[:len(path)-1] {
@@ -481,22 +517,29 @@ func (s *script) record(where, line string) {
 				}
 				m = sub
 			}
-			m[path[len(path)-1]] = val
+			if v == "~" {
+				delete(m, path[len(path)-1])
+			} else {
+				m[path[len(path)-1]] = val
+			}
 		}
 	}
 	if typ == "recording.linked" {
 		data["case_id"] = caseID
 	}
 	s.nRec++
-	s.total++
-	id := fmt.Sprintf("0193f0a2-7c1e-7b3a-9d55-%012d", s.total)
+	id := s.newID()
 	if name != "" {
-		s.names[name] = id
+		id = s.name(name)
 	}
 	rec := map[string]any{"id": id, "type": typ, "occurred_at": at.Format(time.RFC3339),
 		"device": map[string]any{"id": device, "seq": devSeq}, "officers": officers, "data": data}
 	if caseID != "" {
 		rec["case_id"] = caseID
+	}
+	if media == nil && s.recMedia {
+		media = append(media, map[string]any{"sha256": fmt.Sprintf("%064x", s.total), "size": 100, "content_type": "video/mp4",
+			"started_at": data["started_at"], "ended_at": data["ended_at"]})
 	}
 	if media != nil {
 		rec["media"] = media

@@ -17,7 +17,6 @@ func TestRules(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			t.Parallel()
 			runScript(t, f)
 		})
 	}
