@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -186,13 +186,13 @@ type script struct {
 	params compliance.Params
 
 	// per scenario
-	title   string
-	cases   map[string]uuid.UUID
-	device  string
-	devSeq  int64
-	nRec    int
-	seqs    []uint64          // of the scenario's records
-	names   map[string]string // record name → id
+	title    string
+	cases    map[string]uuid.UUID
+	device   string
+	devSeq   int64
+	nRec     int
+	seqs     []uint64          // of the scenario's records
+	names    map[string]string // record name → id
 	lastDoc  string
 	nDoc     int
 	total    int  // records of the script
