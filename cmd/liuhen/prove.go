@@ -147,7 +147,13 @@ func checkReceipt(tp *tproof.TLogProof, entry []byte, k *trustKey) (*ledger.Chec
 		if e.CaseID != [16]byte{} {
 			cs = e.CaseID.String()
 		}
-		return nil, &failure{Seq: seqp(tp.Index), Case: cs, What: fmt.Sprintf("inclusion proof in the checkpoint of size %d fails: %v", cp.Size, err)}
+		got, rerr := proof.RootFromInclusionProof(rfc6962.DefaultHasher, tp.Index, cp.Size, leaf[:], path)
+		found := fmt.Sprintf("%x", got)
+		if rerr != nil {
+			found = rerr.Error()
+		}
+		return nil, &failure{Seq: seqp(tp.Index), Case: cs, What: fmt.Sprintf("the entry and its audit path do not lead to the root of the checkpoint of size %d", cp.Size),
+			Want: ledger.Hex(cp.Root), Got: found}
 	}
 	return cp, nil
 }

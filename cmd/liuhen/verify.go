@@ -440,8 +440,8 @@ func resume(ctx context.Context, c *client, k *trustKey, trusted, head *ledger.C
 			return nil, zero, fmt.Errorf("consistency proof: %v", err)
 		}
 		if err := proof.VerifyConsistency(h, T, N, pr, trusted.Root[:], head.Root[:]); err != nil {
-			return nil, zero, &failure{Seq: seqp(T - 1), What: fmt.Sprintf("history rewritten: the log of size %d does not extend the one of size %d you trusted (consistency proof fails: %v)", N, T, err),
-				Want: "trusted root " + ledger.Hex(trusted.Root), Got: "a tree that does not contain it"}
+			return nil, zero, &failure{Seq: seqp(T - 1), What: fmt.Sprintf("history rewritten: the server's log of size %d does not extend the one of size %d you trusted (the consistency proof fails)", N, T),
+				Want: "a tree containing root " + ledger.Hex(trusted.Root), Got: "root " + ledger.Hex(head.Root)}
 		}
 	}
 	// The last trusted entry and the tree's subtrees, from its inclusion
@@ -496,7 +496,7 @@ func inclusionPath(ctx context.Context, c *client, seq, size uint64, leaf, root 
 		return nil, fmt.Errorf("inclusion proof of %d: %v", seq, err)
 	}
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, seq, size, leaf[:], path, root[:]); err != nil {
-		return nil, &failure{Seq: seqp(seq), What: fmt.Sprintf("entry is not in the trusted tree of size %d (inclusion proof fails: %v)", size, err)}
+		return nil, &failure{Seq: seqp(seq), What: fmt.Sprintf("history rewritten: this entry is not in the trusted tree of size %d (its inclusion proof fails)", size), Want: "root " + ledger.Hex(root)}
 	}
 	return path, nil
 }
