@@ -457,29 +457,78 @@ func (p *Projection) entryFindings(tx *projections.Tx, e *projections.Entry, d *
 		}
 	}
 	if e.DeviceSeq >= 0 && e.DeviceID != "" {
-		k := deviceKey(e.DeviceID)
-		v, err := tx.Get(k)
-		if err != nil {
-			return nil, err
-		}
-		seq := uint64(e.DeviceSeq)
-		if len(v) == 8 {
-			last := binary.BigEndian.Uint64(v)
-			switch {
-			case seq <= last:
-				add(RuleLateUpload, "seq-backwards", projections.Warning, rec, nil, at(rec),
-					fmt.Sprintf("设备%s的记录序号%d不大于此前已入账的%d（倒退或重复）", e.DeviceID, seq, last))
-			case seq > last+1:
-				add(RuleLateUpload, "seq-gap", projections.Warning, rec, nil, at(rec),
-					fmt.Sprintf("设备%s的记录序号从%d跳到%d，缺少%d条记录", e.DeviceID, last, seq, seq-last-1))
-			}
-			seq = max(seq, last)
-		}
-		if err := tx.Set(k, binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+		if err := p.deviceSeq(tx, e, add); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// deviceState is what the projection keeps of a device: the highest
+// device.seq seen and the seqs skipped so far, as inclusive ranges.
+type deviceState struct {
+	Last uint64      `json:"last"`
+	Gaps [][2]uint64 `json:"gaps,omitempty"`
+}
+
+// maxGaps bounds the ranges kept per device; the oldest are dropped.
+const maxGaps = 256
+
+// deviceSeq checks a device's sequence numbers: a skip is a finding (records
+// missing); a seq at or below the highest seen is one too (going backwards,
+// or repeated), unless it fills a skip: a record synced late, which
+// late-upload finds by its own times.
+func (p *Projection) deviceSeq(tx *projections.Tx, e *projections.Entry, add func(rule, check, sev string, from time.Time, due, actual *time.Time, msg string)) error {
+	k := deviceKey(e.DeviceID)
+	v, err := tx.Get(k)
+	if err != nil {
+		return err
+	}
+	seq := uint64(e.DeviceSeq)
+	rec := e.RecordedAt
+	var d deviceState
+	if v == nil {
+		d.Last = seq
+	} else {
+		if err := json.Unmarshal(v, &d); err != nil {
+			return fmt.Errorf("compliance: device %s: %v", e.DeviceID, err)
+		}
+		switch {
+		case seq > d.Last:
+			if seq > d.Last+1 {
+				add(RuleLateUpload, "seq-gap", projections.Warning, rec, nil, at(rec),
+					fmt.Sprintf("设备%s的记录序号从%d跳到%d，缺少%d条记录", e.DeviceID, d.Last, seq, seq-d.Last-1))
+				d.Gaps = append(d.Gaps, [2]uint64{d.Last + 1, seq - 1})
+				if len(d.Gaps) > maxGaps {
+					d.Gaps = d.Gaps[len(d.Gaps)-maxGaps:]
+				}
+			}
+			d.Last = seq
+		default:
+			filled := false
+			for i, g := range d.Gaps {
+				if seq < g[0] || seq > g[1] {
+					continue
+				}
+				filled = true
+				var rest [][2]uint64
+				if seq > g[0] {
+					rest = append(rest, [2]uint64{g[0], seq - 1})
+				}
+				if seq < g[1] {
+					rest = append(rest, [2]uint64{seq + 1, g[1]})
+				}
+				d.Gaps = slices.Concat(d.Gaps[:i], rest, d.Gaps[i+1:])
+				break
+			}
+			if !filled {
+				add(RuleLateUpload, "seq-backwards", projections.Warning, rec, nil, at(rec),
+					fmt.Sprintf("设备%s的记录序号%d不大于此前已入账的%d，且不在缺号之中（倒退或重复）", e.DeviceID, seq, d.Last))
+			}
+		}
+	}
+	b, _ := json.Marshal(&d)
+	return tx.Set(k, b)
 }
 
 func at(t time.Time) *time.Time { return &t }

@@ -100,7 +100,9 @@ func (x *eval) closePreconditions() {
 				open = open[:len(open)-1]
 			}
 		case "decision.made":
-			open = nil
+			if disposes(&x.c.Evs[i]) {
+				open = nil
+			}
 		}
 	}
 	for _, i := range open {

@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/liuhen/liuhen/internal/catalog"
@@ -74,6 +75,11 @@ func (x *eval) decision90d() {
 		fmt.Sprintf("立案于%s，办案期限（%s）已届满，仍未作出处理决定", x.p.day(o.At), x.p.day(due)), o.Seq)
 }
 
+// disposes reports whether a decision disposes of seized goods.
+func disposes(e *event) bool {
+	return e.Type == "decision.made" && slices.Contains(e.Pen, catalog.PenaltyConfiscation)
+}
+
 // calendarDays counts the days from a's date to b's date in loc.
 func calendarDays(a, b time.Time, loc *time.Location) int {
 	ay, am, ad := a.In(loc).Date()
@@ -103,10 +109,11 @@ func (x *eval) preservation7d() {
 	}
 }
 
-// measure30d: a 查封/扣押 ends (released, or a decision made) within its
-// term, at most 30 days, plus an extension of at most 30 days approved
-// before the term ends (行政强制法 Art 25). Extensions and releases apply to
-// the latest open measure.
+// measure30d: a 查封/扣押 ends within its term, at most 30 days, plus an
+// extension of at most 30 days approved before the term ends (行政强制法
+// Art 25): released, or disposed of by a decision that confiscates (Art 27).
+// A decision without confiscation leaves the goods to be released (Art 28).
+// Extensions and releases apply to the latest open measure.
 func (x *eval) measure30d() {
 	type measure struct {
 		i     int
@@ -155,10 +162,12 @@ func (x *eval) measure30d() {
 				open = open[:len(open)-1]
 			}
 		case "decision.made":
-			for _, m := range open {
-				m.done = i
+			if disposes(e) {
+				for _, m := range open {
+					m.done = i
+				}
+				open = nil
 			}
-			open = nil
 		}
 	}
 	for _, m := range all {
