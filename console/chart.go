@@ -48,14 +48,18 @@ type point struct {
 	Href  string
 }
 
-// niceMax rounds m up to 1, 2 or 5 times a power of ten.
-func niceMax(m float64) float64 {
-	if m <= 0 {
+// niceStep rounds a tick step up to 1, 2 or 5 times a power of ten, and
+// to at least 1 when the values are counts.
+func niceStep(step float64, integer bool) float64 {
+	if integer && step < 1 {
 		return 1
 	}
-	p := math.Pow(10, math.Floor(math.Log10(m)))
+	if step <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(step)))
 	for _, f := range []float64{1, 2, 5, 10} {
-		if f*p >= m {
+		if f*p >= step {
 			return f * p
 		}
 	}
@@ -78,11 +82,17 @@ func columns(id, title, unit string, pts []point, labelEvery int) chart {
 		mx = max(mx, p.Value)
 	}
 	c.Empty = mx == 0
-	mx = niceMax(mx)
+	integer := true
+	for _, p := range pts {
+		integer = integer && p.Value == math.Trunc(p.Value)
+	}
+	step := niceStep(mx/4, integer)
+	n := max(1, int(math.Ceil(mx/step)))
+	mx = step * float64(n)
 	plotW, plotH := w-left-right, h-top-bottom
-	for i := 0; i <= 4; i++ {
-		v := mx * float64(i) / 4
-		y := top + plotH - plotH*float64(i)/4
+	for i := 0; i <= n; i++ {
+		v := step * float64(i)
+		y := top + plotH - plotH*float64(i)/float64(n)
 		c.Ticks = append(c.Ticks, tick{Label: tickLabel(v), X1: left, Y1: y, X2: w - right, Y2: y, LX: left - 6, LY: y + 4})
 	}
 	if len(pts) == 0 {
@@ -104,7 +114,7 @@ func columns(id, title, unit string, pts []point, labelEvery int) chart {
 
 // rows draws horizontal bars, one per point, with the labels on the left.
 func rows(id, title, unit string, pts []point) chart {
-	const w, left, right, rowH, top = 880.0, 150.0, 120.0, 26.0, 8.0
+	const w, left, right, rowH, top = 600.0, 118.0, 96.0, 24.0, 6.0
 	h := top*2 + rowH*float64(len(pts))
 	c := chart{ID: id, Title: title, Unit: unit, Horizontal: true, Width: int(w), Height: int(h)}
 	mx := 0.0

@@ -40,6 +40,7 @@ func funcs(loc *time.Location) template.FuncMap {
 		"hours":     func(d time.Duration) string { return trimFloat(d.Hours()) },
 		"delay":     delayText,
 		"offset":    offsetText,
+		"source":    func(code string) string { return enumName("case.registered", "source", code) },
 	}
 }
 
@@ -235,4 +236,25 @@ func offsetText(ms *int64) string {
 		return "设备快 " + trimFloat(d.Seconds()) + " 秒"
 	}
 	return "设备慢 " + trimFloat(-d.Seconds()) + " 秒"
+}
+
+// enumName is the Chinese name of an enumerated value of a record type's
+// data field, from the catalogue, or the code itself.
+func enumName(typ, field, code string) string {
+	if t, ok := catalog.Lookup(typ); ok {
+		for _, f := range t.Fields {
+			if f.Name != field {
+				continue
+			}
+			for _, v := range f.Values {
+				if v.Code == code && v.Chinese != "" {
+					return v.Chinese
+				}
+			}
+		}
+	}
+	if code == "" {
+		return "—"
+	}
+	return code
 }

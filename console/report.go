@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/liuhen/liuhen/internal/catalog"
@@ -18,7 +19,14 @@ type figureRow struct {
 	Href                    string
 }
 
+// categoryRow is one category's line of the report: its three figures.
+type categoryRow struct {
+	Name                    string
+	Cases, Decisions, Fines figureRow
+}
+
 type reportData struct {
+	Categories  []categoryRow
 	Year        int
 	Years       []int
 	Note        string
@@ -100,7 +108,17 @@ func (c *Console) reportPage(w http.ResponseWriter, r *http.Request, s *session)
 		return strconv.FormatFloat(v, 'f', -1, 64) + " " + unit
 	}
 	for _, f := range report.Figures() {
-		d.Figures = append(d.Figures, figureRow{Key: f.Key, Label: f.Label, Unit: f.Unit, Value: show(values[f.Key], f.Unit), Href: link(f.Key)})
+		if !strings.HasPrefix(f.Key, "by_category.") {
+			d.Figures = append(d.Figures, figureRow{Key: f.Key, Label: f.Label, Unit: f.Unit, Value: show(values[f.Key], f.Unit), Href: link(f.Key)})
+		}
+	}
+	for _, cat := range catalogCategories() {
+		fig := func(name, unit string) figureRow {
+			k := "by_category." + cat.Code + "." + name
+			return figureRow{Key: k, Unit: unit, Value: show(values[k], unit), Href: link(k)}
+		}
+		d.Categories = append(d.Categories, categoryRow{Name: cat.Chinese, Cases: fig("cases_opened", "件"),
+			Decisions: fig("penalty_decisions", "件"), Fines: fig("fines_decided_fen", "分")})
 	}
 	d.Appearance = strconv.FormatFloat(rep.Lawsuits.AppearanceRate*100, 'f', 1, 64) + "%"
 	for rule, n := range rep.Findings {

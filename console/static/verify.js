@@ -120,11 +120,13 @@
   }
 
   // parseVKey reads "name+keyid+base64(0x01 || public key)".
+  // The name has no '+'; the base64 key may.
   function parseVKey(s) {
-    const parts = s.trim().split('+');
-    if (parts.length !== 3 || !/^[0-9a-f]{8}$/i.test(parts[1])) {
+    const m = /^([^+\s]+)\+([0-9a-fA-F]{8})\+([A-Za-z0-9+/=]+)$/.exec(s.trim());
+    if (!m) {
       throw new Error('公钥格式错误');
     }
+    const parts = m.slice(1);
     const key = unb64(parts[2]);
     if (key.length !== 33 || key[0] !== 0x01) {
       throw new Error('公钥不是 Ed25519 公钥');
@@ -210,9 +212,6 @@
       throw new Error(`条目声明自己是第 ${entry && entry.seq} 条，而不是第 ${seq} 条`);
     }
     step(`条目声明的序号为 ${entry.seq}，与所请求的一致`);
-    if (shownHash && shownHash !== hex(leaf)) {
-      throw new Error(`算得的叶子哈希与案卷时间线所示哈希 ${shownHash} 不一致`);
-    }
     const proof = await (await fetchOK(`/v1/proofs/inclusion?seq=${seq}&size=${cp.size}`, '获取包含证明')).json();
     if (!proof || !Array.isArray(proof.proof) || String(proof.size) !== String(cp.size)) {
       throw new Error('包含证明与检查点大小不符');
@@ -224,6 +223,9 @@
       throw new Error('算得的根哈希与签名检查点的根哈希不一致：条目字节或证明被改动过');
     }
     step('算得的根哈希与签名检查点一致：该条目确在账本中，且字节未被改动');
+    if (shownHash && shownHash !== hex(leaf)) {
+      throw new Error(`叶子哈希与案卷时间线所示哈希 ${shownHash} 不一致：案卷投影与账本不符`);
+    }
     const sig = await checkSignature(cp);
     if (sig.state === 'bad') {
       throw new Error('检查点签名核验失败：' + sig.msg);
