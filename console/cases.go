@@ -89,7 +89,7 @@ func (c *Console) caseList(w http.ResponseWriter, r *http.Request, s *session) e
 		badges[d.Rows[i].CaseID] = &d.Rows[i]
 	}
 	if len(d.Rows) > 0 {
-		if fs, err := c.findings(r, s, "open=true"); err == nil {
+		if fs, _, err := c.findings(r, s, url.Values{"open": {"true"}}); err == nil {
 			d.Badges = true
 			for _, f := range fs {
 				if row := badges[f.CaseID]; row != nil {
@@ -135,6 +135,7 @@ type recordingRow struct {
 
 type caseData struct {
 	V            *casefile.View
+	Deadlines    []casefile.Deadline // the case file's and the compliance rules', by due date
 	Parties      []party
 	Findings     []finding
 	FindingsFrom string
@@ -162,7 +163,9 @@ func (c *Console) casePage(w http.ResponseWriter, r *http.Request, s *session) e
 	for _, p := range v.Parties {
 		d.Parties = append(d.Parties, partyOf(p))
 	}
-	d.Findings, d.FindingsFrom = c.caseFindings(r, s, v.CaseID, v.Findings)
+	var ruleDeadlines []casefile.Deadline
+	d.Findings, ruleDeadlines, d.FindingsFrom = c.caseFindings(r, s, v.CaseID, v.Findings)
+	d.Deadlines = mergeDeadlines(v.Deadlines, ruleDeadlines)
 	present := map[string]*bool{}
 	for _, it := range v.Timeline {
 		for _, m := range it.Media {
@@ -380,4 +383,23 @@ func (c *Console) entryBytes(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	c.cfg.API.ServeHTTP(w, sub)
 	return nil
+}
+
+// mergeDeadlines joins the case file's open deadlines with the compliance
+// rules' (which include passed ones), one per rule and entry, by due date.
+func mergeDeadlines(a, b []casefile.Deadline) []casefile.Deadline {
+	type key struct {
+		rule string
+		seq  uint64
+	}
+	seen := map[key]bool{}
+	var out []casefile.Deadline
+	for _, d := range append(slices.Clone(a), b...) {
+		if k := (key{d.Rule, d.Seq}); !seen[k] {
+			seen[k] = true
+			out = append(out, d)
+		}
+	}
+	slices.SortStableFunc(out, func(x, y casefile.Deadline) int { return x.Due.Compare(y.Due) })
+	return out
 }

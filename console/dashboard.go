@@ -136,7 +136,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 		d.StatusNote = "暂无数据"
 	}
 
-	fs, err := c.findings(r, s, "open=true")
+	fs, _, err := c.findings(r, s, url.Values{"open": {"true"}})
 	switch {
 	case err == nil:
 		d.Rules, d.OpenFindings = countByRule(fs), len(fs)
@@ -193,6 +193,7 @@ type overview struct {
 	Capped    bool // more open cases than DeadlineCases
 	Truncated bool // more cases than the scan reads
 	deadlines []dueItem
+	numbers   map[string]string // case id → case number
 }
 
 // maxScanPages bounds the dashboard's scan of the case list (500 a page).
@@ -211,13 +212,16 @@ func (c *Console) overview(r *http.Request, s *session) (*overview, error) {
 	}
 	c.ovMu.Unlock()
 
-	ov := &overview{size: first.AsOf.Size, minute: now.Unix() / 60}
+	ov := &overview{size: first.AsOf.Size, minute: now.Unix() / 60, numbers: map[string]string{}}
 	stages := map[string]int{}
 	var open []casefile.Summary
 	page := first
 	for n := 1; ; n++ {
 		for _, cs := range page.Cases {
 			ov.Total++
+			if cs.CaseNumber != "" {
+				ov.numbers[cs.CaseID] = cs.CaseNumber
+			}
 			stages[string(cs.Stage)]++
 			if cs.Status == casefile.StatusOpen {
 				ov.Open++

@@ -1,69 +1,64 @@
 package console
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 
 	"github.com/liuhen/liuhen/projections"
+	"github.com/liuhen/liuhen/projections/casefile"
+	"github.com/liuhen/liuhen/projections/compliance"
 )
 
-// finding is a compliance finding as the findings endpoints serve it
-// (issue 6): the shape of projections.Finding plus the case it is about.
+// finding is a compliance finding as GET /v1/findings serves it
+// (package compliance), with the case number the console adds.
 type finding struct {
 	projections.Finding
-	CaseID     string `json:"case_id"`
-	CaseNumber string `json:"case_number"`
-	Open       *bool  `json:"open"`
+	CaseNumber string `json:"-"`
 }
 
-// decodeFindings reads {"findings": [...]} or a bare array.
-func decodeFindings(b []byte) ([]finding, error) {
-	b = bytes.TrimSpace(b)
-	var fs []finding
-	if len(b) > 0 && b[0] == '[' {
-		err := json.Unmarshal(b, &fs)
-		return fs, err
-	}
-	var wrap struct {
-		Findings []finding `json:"findings"`
-	}
-	err := json.Unmarshal(b, &wrap)
-	return wrap.Findings, err
-}
+// maxFindingPages bounds the pages of GET /v1/findings (500 a page) the
+// console reads for one view.
+const maxFindingPages = 20
 
-// findings asks GET /v1/findings?query.
-func (c *Console) findings(r *http.Request, s *session, query string) ([]finding, error) {
-	w, err := c.call(r, s, "/v1/findings?"+query)
-	if err != nil {
-		return nil, err
+// findings asks GET /v1/findings?query, following its pages. truncated
+// says there were more than the console reads.
+func (c *Console) findings(r *http.Request, s *session, q url.Values) (fs []finding, truncated bool, err error) {
+	q.Set("limit", "500")
+	for range maxFindingPages {
+		var page struct {
+			Findings []finding `json:"findings"`
+			Next     string    `json:"next"`
+		}
+		if err := c.getJSON(r, s, "/v1/findings?"+q.Encode(), &page); err != nil {
+			return nil, false, err
+		}
+		fs = append(fs, page.Findings...)
+		if page.Next == "" {
+			return fs, false, nil
+		}
+		q.Set("cursor", page.Next)
 	}
-	fs, err := decodeFindings(w.body.Bytes())
-	if err != nil {
-		return nil, fmt.Errorf("console: /v1/findings: %v", err)
-	}
-	return fs, nil
+	return fs, true, nil
 }
 
 // caseFindings asks GET /v1/cases/{id}/findings, or falls back on the
 // findings the case file carries.
-func (c *Console) caseFindings(r *http.Request, s *session, caseID string, fallback []projections.Finding) ([]finding, string) {
-	w, err := c.call(r, s, "/v1/cases/"+url.PathEscape(caseID)+"/findings")
-	if err == nil {
-		fs, err := decodeFindings(w.body.Bytes())
-		if err == nil {
-			return fs, "/v1/cases/{id}/findings"
-		}
+func (c *Console) caseFindings(r *http.Request, s *session, caseID string, fallback []projections.Finding) ([]finding, []casefile.Deadline, string) {
+	var cf struct {
+		Findings  []finding           `json:"findings"`
+		Deadlines []casefile.Deadline `json:"deadlines"`
+	}
+	if err := c.getJSON(r, s, "/v1/cases/"+url.PathEscape(caseID)+"/findings", &cf); err == nil {
+		return cf.Findings, cf.Deadlines, "规范性检查（GET /v1/cases/{id}/findings）"
 	}
 	fs := make([]finding, len(fallback))
 	for i, f := range fallback {
-		fs[i] = finding{Finding: f, CaseID: caseID}
+		fs[i] = finding{Finding: f}
 	}
-	return fs, "案卷"
+	return fs, nil, "案卷"
 }
 
 // ruleNames are the compliance rules of issue 6, in Chinese.
@@ -88,6 +83,12 @@ var ruleNames = map[string]string{
 	"close-preconditions":          "结案条件",
 	"order":                        "责令改正期限",
 	"reminder":                     "催告期限",
+}
+
+func init() {
+	for _, r := range compliance.Rules() {
+		ruleNames[r.ID] = r.Name
+	}
 }
 
 func ruleName(id string) string {
@@ -128,6 +129,7 @@ type findingsData struct {
 	Total                int
 	Violations, Warnings int
 	Note                 string
+	Truncated            bool
 	RuleOptions          []ruleCount
 }
 
@@ -141,26 +143,27 @@ func (c *Console) findingsPage(w http.ResponseWriter, r *http.Request, s *sessio
 		d.Open = "true"
 	}
 	aq := url.Values{}
-	if d.Rule != "" {
-		aq.Set("rule", d.Rule)
+	for k, v := range map[string]string{"rule": d.Rule, "severity": d.Severity, "open": d.Open} {
+		if v != "" && v != "all" {
+			aq.Set(k, v)
+		}
 	}
-	if d.Open != "all" {
-		aq.Set("open", d.Open)
-	}
-	fs, err := c.findings(r, s, aq.Encode())
+	fs, truncated, err := c.findings(r, s, aq)
+	var ae *apiError
 	switch {
 	case err == nil:
 	case denied(err):
 		d.Note = "您的角色无权查看规范性检查结果。"
 	case missing(err):
 		d.Note = "暂无数据：规范性检查尚未启用。"
+	case errors.As(err, &ae) && ae.Status == http.StatusBadRequest:
+		d.Note = "筛选条件有误：" + ae.Detail
 	default:
 		return err
 	}
+	d.Truncated = truncated
+	numbers := c.caseNumbers(r, s)
 	for _, f := range fs {
-		if d.Severity != "" && f.Severity != d.Severity {
-			continue
-		}
 		d.Total++
 		if f.Severity == "violation" {
 			d.Violations++
@@ -168,20 +171,24 @@ func (c *Console) findingsPage(w http.ResponseWriter, r *http.Request, s *sessio
 			d.Warnings++
 		}
 		if len(d.Findings) < maxFindingsShown {
+			f.CaseNumber = numbers[f.CaseID]
 			d.Findings = append(d.Findings, f)
 		}
 	}
-	kept := fs[:0:0]
-	for _, f := range fs {
-		if d.Severity == "" || f.Severity == d.Severity {
-			kept = append(kept, f)
-		}
+	d.Rules = countByRule(fs)
+	for _, r := range compliance.Rules() {
+		d.RuleOptions = append(d.RuleOptions, ruleCount{Rule: r.ID, Name: r.Name})
 	}
-	d.Rules = countByRule(kept)
-	for id := range ruleNames {
-		d.RuleOptions = append(d.RuleOptions, ruleCount{Rule: id, Name: ruleNames[id]})
-	}
-	slices.SortFunc(d.RuleOptions, func(a, b ruleCount) int { return cmp.Compare(a.Rule, b.Rule) })
 	c.render(w, r, s, http.StatusOK, "findings", d)
 	return nil
+}
+
+// caseNumbers maps case ids to case numbers, from the dashboard's scan of
+// the case list (nil when the user may not read case files).
+func (c *Console) caseNumbers(r *http.Request, s *session) map[string]string {
+	ov, err := c.overview(r, s)
+	if err != nil {
+		return nil
+	}
+	return ov.numbers
 }

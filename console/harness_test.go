@@ -13,7 +13,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -32,6 +31,7 @@ import (
 	"github.com/liuhen/liuhen/ledger/outbox"
 	"github.com/liuhen/liuhen/projections"
 	"github.com/liuhen/liuhen/projections/casefile"
+	"github.com/liuhen/liuhen/projections/compliance"
 	"github.com/liuhen/liuhen/projections/consume"
 	"github.com/liuhen/liuhen/projections/public"
 	"github.com/liuhen/liuhen/projections/report"
@@ -65,8 +65,8 @@ type stack struct {
 }
 
 type stackOptions struct {
-	findings http.Handler // mounted at /v1/findings if set
-	export   bool         // mount a bundle endpoint and set Config.ExportPath
+	noFindings bool // do not mount the compliance endpoints
+	export     bool // mount a bundle endpoint and set Config.ExportPath
 	wrap     func(http.Handler) http.Handler
 }
 
@@ -163,7 +163,12 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	loc, _ := projections.LoadZone("")
-	st.store, err = rt.Register("read", casefile.New(), report.New(report.Config{Location: loc}), public.New(public.Config{Agency: "晋城市城市管理局"}))
+	rules, err := compliance.New(compliance.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcfg := report.Config{Location: loc, Calendar: compliance.DefaultCalendar()}
+	st.store, err = rt.Register("read", casefile.New(), report.New(rcfg), public.New(public.Config{Agency: "晋城市城市管理局"}), rules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,19 +191,18 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	present := func(sha string) bool {
-		_, err := os.Stat(filepath.Join(mediaDir, "objects", sha[:2], sha))
-		return err == nil
-	}
-	ch := casefile.Handler(st.store, casefile.Config{Location: loc, MediaPresent: present})
+	ch := casefile.Handler(st.store, casefile.Config{Location: loc, MediaPresent: st.srv.MediaPresent})
 	st.srv.Mount("GET /v1/cases", api.RoleReporter|api.Readers, ch)
 	st.srv.Mount("GET /v1/cases/{case_id}", api.RoleReporter|api.Readers, ch)
-	rh := report.Handler(st.store, report.Config{Location: loc}, st.l)
+	rh := report.Handler(st.store, rcfg, st.l)
 	st.srv.Mount("GET /v1/reports/annual", api.RoleReporter|api.Readers, rh)
 	st.srv.Mount("GET /v1/reports/annual/{figure}", api.RoleReporter|api.Readers, rh)
 	st.srv.Mount("GET /v1/public/decisions", api.Public, public.Handler(st.store))
-	if o.findings != nil {
-		st.srv.Mount("GET /v1/findings", api.RoleReporter|api.Readers, o.findings)
+	if !o.noFindings {
+		fh := compliance.Handler(st.store, rules)
+		for _, p := range []string{"GET /v1/cases/{case_id}/findings", "GET /v1/findings", "GET /v1/findings/rules"} {
+			st.srv.Mount(p, api.RoleReporter|api.Readers, fh)
+		}
 	}
 	cfg := Config{API: st.srv, Tokens: st.tokens, Ledger: st.l, Logger: quiet}
 	if o.export {
