@@ -67,7 +67,7 @@ type stack struct {
 type stackOptions struct {
 	noFindings bool // do not mount the compliance endpoints
 	export     bool // mount a bundle endpoint and set Config.ExportPath
-	wrap     func(http.Handler) http.Handler
+	wrap       func(http.Handler) http.Handler
 }
 
 type relayStatus struct{ r *outbox.Relay }
