@@ -272,6 +272,27 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(css("#case-number")),
 	)
 
+	// A case of the demo year (liuhen demo), verified the same way.
+	y := st.populateDemo(12)
+	demoCase := y.cases[len(y.cases)/2]
+	do("open a demo case",
+		chromedp.Navigate(st.ts.URL+"/console/cases/"+demoCase),
+		chromedp.WaitVisible(css("#case-number")),
+		chromedp.Click(css(`button.verify`)),
+		chromedp.WaitVisible(css(`.vresult[data-result]`)),
+	)
+	if res, err := chromedp.Run(ctx, chromedp.AttributeValue(css(".vresult[data-result]"), "data-result")); err != nil || res.Value != "ok" {
+		t.Errorf("验证 of the demo case's first entry: %q (%v), verdict %q", res.Value, err, text("#verify-verdict"))
+	}
+	for _, p := range []struct{ path, ready, name string }{
+		{"/console/findings", "#findings-total", "findings"},
+		{"/console/devices", "#devices", "devices"},
+		{"/console/public", "footer", "public"},
+	} {
+		do("open "+p.path, chromedp.Navigate(st.ts.URL+p.path), chromedp.WaitVisible(css(p.ready)))
+		shoot(t, ctx, dir, p.name)
+	}
+
 	// Signing out ends the session.
 	do("sign out",
 		chromedp.Click(css(`.who button`)),

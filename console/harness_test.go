@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/liuhen/liuhen/api"
+	"github.com/liuhen/liuhen/internal/demo"
 	"github.com/liuhen/liuhen/internal/natsrv"
 	"github.com/liuhen/liuhen/ledger"
 	"github.com/liuhen/liuhen/ledger/outbox"
@@ -275,6 +276,12 @@ func (st *stack) post(who string, recs ...map[string]any) []uint64 {
 // putMedia uploads b as who and returns its sha256.
 func (st *stack) putMedia(who string, b []byte) string {
 	st.t.Helper()
+	return st.putMediaAs(who, b)
+}
+
+// putMediaAs uploads b with the token st.secrets[who].
+func (st *stack) putMediaAs(who string, b []byte) string {
+	st.t.Helper()
 	sum := sha256.Sum256(b)
 	sha := hex.EncodeToString(sum[:])
 	req, _ := http.NewRequest("PUT", st.ts.URL+"/v1/media/"+sha, bytes.NewReader(b))
@@ -506,4 +513,70 @@ func (st *stack) login(who string) *client {
 	}
 	c.get("/console/") // picks up the session's CSRF token
 	return c
+}
+
+// demoYear is what populateDemo loaded.
+type demoYear struct {
+	year  int
+	cases []string // case ids, in the order their case.opened was posted
+}
+
+// populateDemo posts a generated year of the demo (liuhen demo's
+// generator, internal/demo) through the API, each device with its own
+// token, the media files uploaded as liuhen demo does.
+func (st *stack) populateDemo(cases int) *demoYear {
+	st.t.Helper()
+	y := demo.Generate(demo.Options{Seed: 1, Year: 2025, Cases: cases})
+	d := &demoYear{year: 2025}
+	secrets := map[string]string{}
+	var late [][2]string // device, sha256
+	lateData := map[string][]byte{}
+	flush := func(dev string, batch []map[string]any) {
+		if len(batch) == 0 {
+			return
+		}
+		if secrets[dev] == "" {
+			secret, _, err := st.tokens.Create(api.RoleDevice, dev, "demo "+dev)
+			if err != nil {
+				st.t.Fatal(err)
+			}
+			secrets[dev] = secret
+			st.secrets["demo "+dev] = secret
+		}
+		st.post("demo "+dev, batch...)
+	}
+	var batch []map[string]any
+	dev := ""
+	for _, r := range y.Records {
+		var rec map[string]any
+		if err := json.Unmarshal(r.Raw, &rec); err != nil {
+			st.t.Fatal(err)
+		}
+		if r.Device != dev || len(batch) == 500 {
+			flush(dev, batch)
+			batch, dev = nil, r.Device
+		}
+		batch = append(batch, rec)
+		if rec["type"] == "case.opened" {
+			d.cases = append(d.cases, rec["case_id"].(string))
+		}
+		for _, m := range r.Media {
+			switch {
+			case m.Missing:
+			case m.Late:
+				late = append(late, [2]string{r.Device, m.SHA256})
+				lateData[m.SHA256] = m.Data
+			default:
+				flush(dev, batch)
+				batch = nil
+				st.putMediaAs("demo "+r.Device, m.Data)
+			}
+		}
+	}
+	flush(dev, batch)
+	for _, l := range late {
+		st.putMediaAs("demo "+l[0], lateData[l[1]])
+	}
+	st.waitProjected()
+	return d
 }
