@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liuhen/liuhen/api"
+	"github.com/liuhen/liuhen/console"
 	"github.com/liuhen/liuhen/internal/catalog"
 	"github.com/liuhen/liuhen/ledger"
 )
@@ -166,6 +167,13 @@ func serve(ctx context.Context, o *serveOptions, stdout io.Writer, log *slog.Log
 	if pl.mount != nil {
 		pl.mount(srv)
 	}
+	// The web console (docs/console.md): "/" and "/console/", reading
+	// through srv with each signed-in user's own token.
+	con, err := console.New(console.Config{API: srv, Tokens: tokens, Ledger: l, Logger: log})
+	if err != nil {
+		return err
+	}
+	con.Mount(srv)
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
