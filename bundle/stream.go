@@ -47,15 +47,18 @@ type chunk struct {
 func (s *Stream) Run(ctx context.Context, r io.Reader) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	work := make(chan *chunk, 8)
-	ordered := make(chan *chunk, 8)
+	// A few chunks in flight keep every core busy; more would only hold
+	// memory.
+	procs := max(1, runtime.GOMAXPROCS(0))
+	work := make(chan *chunk, procs)
+	ordered := make(chan *chunk, 2*procs+2)
 	var readErr error
 	go func() {
 		defer close(work)
 		defer close(ordered)
 		readErr = readChunks(ctx, r, work, ordered)
 	}()
-	for range max(1, runtime.GOMAXPROCS(0)) {
+	for range procs {
 		go func() {
 			for c := range work {
 				for i, l := range c.lines {
