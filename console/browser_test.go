@@ -293,6 +293,18 @@ func TestBrowser(t *testing.T) {
 		shoot(t, ctx, dir, p.name)
 	}
 
+	// A tablet in portrait: the case page reflows.
+	do("tablet",
+		chromedp.EmulateViewport(768, 1024),
+		chromedp.Navigate(st.ts.URL+"/console/cases/"+s.caseA),
+		chromedp.WaitVisible(css("#case-number")),
+	)
+	if w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || w > 768 {
+		t.Errorf("at 768 px wide the case page is %d px wide (%v): it does not reflow", w, err)
+	}
+	shoot(t, ctx, dir, "case-tablet")
+	do("back to 1366×768", chromedp.EmulateViewport(1366, 768))
+
 	// Signing out ends the session.
 	do("sign out",
 		chromedp.Click(css(`.who button`)),
