@@ -125,8 +125,9 @@ type Console struct {
 	cop      *http.CrossOriginProtection
 	index    *ledgerIndex // nil without a ledger
 
-	ovMu sync.Mutex // guards ov
-	ov   *overview  // the dashboard's case scan, reused while the case list and the minute are the same
+	ovMu sync.Mutex // guards scan and ov
+	scan *caseScan  // the last scan of the case list, reused while its ledger size is the same
+	ov   *overview  // the dashboard's deadlines, reused while the scan and the minute are the same
 }
 
 // New returns the console for cfg.

@@ -180,55 +180,64 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 	return nil
 }
 
-// overview is the dashboard's scan of the case list: cases by stage and
-// status, and the deadlines of the newest open cases.
-type overview struct {
+// caseScan is a scan of the whole case list: cases by stage and status,
+// case numbers, and the newest open cases. It is reused while the case list
+// reflects the same ledger size.
+type caseScan struct {
 	size      uint64 // the case list's as_of.size
-	minute    int64  // the clock's minute when scanned: deadlines depend on it
 	Total     int
 	Open      int
 	Stages    []stageCount
-	Overdue   int  // open deadlines already past
-	Read      int  // open cases whose deadlines were read
-	Capped    bool // more open cases than DeadlineCases
-	Truncated bool // more cases than the scan reads
-	deadlines []dueItem
+	Capped    bool              // more open cases than DeadlineCases
+	Truncated bool              // more cases than the scan reads
 	numbers   map[string]string // case id → case number
+	open      []casefile.Summary
 }
 
-// maxScanPages bounds the dashboard's scan of the case list (500 a page).
+// overview is the dashboard's view of the cases: the scan, and the
+// deadlines of the newest open cases, which depend on the clock too.
+type overview struct {
+	*caseScan
+	minute    int64 // the clock's minute when the deadlines were read
+	Overdue   int   // open deadlines already past
+	Read      int   // open cases whose deadlines were read
+	deadlines []dueItem
+}
+
+// maxScanPages bounds the scan of the case list (500 a page).
 const maxScanPages = 200
 
-func (c *Console) overview(r *http.Request, s *session) (*overview, error) {
+// scanCases scans the case list as the user of s. The first page is always
+// asked with the user's token, so a cached scan is only ever shown to a
+// user the API lets read the case list.
+func (c *Console) scanCases(r *http.Request, s *session) (*caseScan, error) {
 	var first casefile.Page
 	if err := c.getJSON(r, s, "/v1/cases?limit=500", &first); err != nil {
 		return nil, err
 	}
-	now := c.cfg.Now()
 	c.ovMu.Lock()
-	if ov := c.ov; ov != nil && ov.size == first.AsOf.Size && ov.minute == now.Unix()/60 {
+	if sc := c.scan; sc != nil && sc.size == first.AsOf.Size {
 		c.ovMu.Unlock()
-		return ov, nil
+		return sc, nil
 	}
 	c.ovMu.Unlock()
 
-	ov := &overview{size: first.AsOf.Size, minute: now.Unix() / 60, numbers: map[string]string{}}
+	sc := &caseScan{size: first.AsOf.Size, numbers: map[string]string{}}
 	stages := map[string]int{}
-	var open []casefile.Summary
 	page := first
 	for n := 1; ; n++ {
 		for _, cs := range page.Cases {
-			ov.Total++
-			if cs.CaseNumber != "" {
-				ov.numbers[cs.CaseID] = cs.CaseNumber
-			}
+			sc.Total++
 			stages[string(cs.Stage)]++
+			if cs.CaseNumber != "" {
+				sc.numbers[cs.CaseID] = cs.CaseNumber
+			}
 			if cs.Status == casefile.StatusOpen {
-				ov.Open++
-				if len(open) < c.cfg.DeadlineCases {
-					open = append(open, cs)
+				sc.Open++
+				if len(sc.open) < c.cfg.DeadlineCases {
+					sc.open = append(sc.open, cs)
 				} else {
-					ov.Capped = true
+					sc.Capped = true
 				}
 			}
 		}
@@ -236,7 +245,7 @@ func (c *Console) overview(r *http.Request, s *session) (*overview, error) {
 			break
 		}
 		if n == maxScanPages {
-			ov.Truncated = true
+			sc.Truncated = true
 			break
 		}
 		next := page.Next
@@ -247,14 +256,33 @@ func (c *Console) overview(r *http.Request, s *session) (*overview, error) {
 	}
 	for _, st := range stageOrder {
 		if n := stages[string(st)]; n > 0 {
-			ov.Stages = append(ov.Stages, stageCount{string(st), n})
+			sc.Stages = append(sc.Stages, stageCount{string(st), n})
 			delete(stages, string(st))
 		}
 	}
 	for st, n := range stages {
-		ov.Stages = append(ov.Stages, stageCount{st, n})
+		sc.Stages = append(sc.Stages, stageCount{st, n})
 	}
-	for _, cs := range open {
+	c.ovMu.Lock()
+	c.scan = sc
+	c.ovMu.Unlock()
+	return sc, nil
+}
+
+func (c *Console) overview(r *http.Request, s *session) (*overview, error) {
+	sc, err := c.scanCases(r, s)
+	if err != nil {
+		return nil, err
+	}
+	minute := c.cfg.Now().Unix() / 60
+	c.ovMu.Lock()
+	if ov := c.ov; ov != nil && ov.caseScan == sc && ov.minute == minute {
+		c.ovMu.Unlock()
+		return ov, nil
+	}
+	c.ovMu.Unlock()
+	ov := &overview{caseScan: sc, minute: minute}
+	for _, cs := range sc.open {
 		var v casefile.View
 		if err := c.getJSON(r, s, "/v1/cases/"+cs.CaseID, &v); err != nil {
 			if missing(err) {

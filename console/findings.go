@@ -186,9 +186,9 @@ func (c *Console) findingsPage(w http.ResponseWriter, r *http.Request, s *sessio
 // caseNumbers maps case ids to case numbers, from the dashboard's scan of
 // the case list (nil when the user may not read case files).
 func (c *Console) caseNumbers(r *http.Request, s *session) map[string]string {
-	ov, err := c.overview(r, s)
+	sc, err := c.scanCases(r, s)
 	if err != nil {
 		return nil
 	}
-	return ov.numbers
+	return sc.numbers
 }
