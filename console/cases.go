@@ -133,6 +133,14 @@ type recordingRow struct {
 	Media []mediaRow
 }
 
+// attachedRow is an entry other than a recording.made that carries media
+// (photos, recordings of an inspection, scanned documents).
+type attachedRow struct {
+	Seq      uint64
+	TypeName string
+	Media    []mediaRow
+}
+
 type caseData struct {
 	V            *casefile.View
 	Deadlines    []casefile.Deadline // the case file's and the compliance rules', by due date
@@ -140,6 +148,7 @@ type caseData struct {
 	Findings     []finding
 	FindingsFrom string
 	Recordings   []recordingRow
+	Attached     []attachedRow
 	Reader       bool   // may verify entries and play recordings
 	Export       bool   // an export endpoint is configured
 	CLI          string // the liuhen export command
@@ -184,6 +193,20 @@ func (c *Console) casePage(w http.ResponseWriter, r *http.Request, s *session) e
 			row.Media = append(row.Media, mediaRow{Media: m, Present: p})
 		}
 		d.Recordings = append(d.Recordings, row)
+	}
+	for _, it := range v.Timeline {
+		if it.Type == "recording.made" || len(it.Media) == 0 {
+			continue
+		}
+		row := attachedRow{Seq: it.Seq, TypeName: it.TypeName}
+		for _, m := range it.Media {
+			p := m.Present
+			if p == nil && d.Reader {
+				p = c.mediaPresent(r, s, m.SHA256)
+			}
+			row.Media = append(row.Media, mediaRow{Media: m.Media, Present: p})
+		}
+		d.Attached = append(d.Attached, row)
 	}
 	scheme := "http"
 	if r.TLS != nil {

@@ -114,6 +114,7 @@ type dashboardData struct {
 	Daily         chart
 	DailyNote     string
 	DailyTotal    int
+	DailyLatest   string // the window ends on this day, not today: nothing happened in the last 30 days
 	LedgerPresent bool
 }
 
@@ -165,16 +166,21 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 	if c.index == nil {
 		d.DailyNote = "暂无数据"
 	} else {
-		days, err := c.index.perDay(c.cfg.Now(), 30)
+		days, latest, err := c.index.perDay(c.cfg.Now(), 30)
 		if err != nil {
 			return err
+		}
+		title := "近 30 天每日执法记录（按发生时间）"
+		if latest {
+			title = "最近有记录的 30 天（截至 " + days[len(days)-1].Day + "）每日执法记录"
+			d.DailyLatest = days[len(days)-1].Day
 		}
 		pts := make([]point, len(days))
 		for i, x := range days {
 			pts[i] = point{Label: x.Day[5:], Value: float64(x.Count), Text: strconv.Itoa(x.Count)}
 			d.DailyTotal += x.Count
 		}
-		d.Daily = columns("daily", "近 30 天每日执法记录（按发生时间）", "条", pts, 5)
+		d.Daily = columns("daily", title, "条", pts, 5)
 	}
 	c.render(w, r, s, http.StatusOK, "dashboard", d)
 	return nil
@@ -187,6 +193,8 @@ type caseScan struct {
 	size      uint64 // the case list's as_of.size
 	Total     int
 	Open      int
+	Closed    int // closed, not archived
+	Archived  int
 	Stages    []stageCount
 	Capped    bool              // more open cases than DeadlineCases
 	Truncated bool              // more cases than the scan reads
@@ -231,6 +239,12 @@ func (c *Console) scanCases(r *http.Request, s *session) (*caseScan, error) {
 			stages[string(cs.Stage)]++
 			if cs.CaseNumber != "" {
 				sc.numbers[cs.CaseID] = cs.CaseNumber
+			}
+			switch cs.Status {
+			case casefile.StatusClosed:
+				sc.Closed++
+			case casefile.StatusArchived:
+				sc.Archived++
 			}
 			if cs.Status == casefile.StatusOpen {
 				sc.Open++

@@ -23,11 +23,25 @@ func TestDemoYear(t *testing.T) {
 			t.Errorf("GET %s = %d", path, p.status)
 		}
 	}
+	attached := 0
 	for _, id := range y.cases {
 		p := c.get("/console/cases/" + id)
 		if p.status != 200 || !strings.Contains(p.body, `class="verify"`) {
 			t.Errorf("GET /console/cases/%s = %d", id, p.status)
 		}
+		if strings.Contains(p.body, "其他条目所附音像资料") && strings.Contains(p.body, "调阅播放") {
+			attached++
+		}
+	}
+	if attached == 0 {
+		t.Errorf("no demo case shows the media of its inspections and evidence")
+	}
+	// The demo year lies mostly in the past: the dashboard charts the last
+	// 30 days, or if they are empty the last 30 days with records, never an
+	// empty month.
+	p := c.get("/console/")
+	if m := regexp.MustCompile(`30 天共 (\d+) 条`).FindStringSubmatch(p.body); m == nil || m[1] == "0" {
+		t.Errorf("dashboard over the demo year: daily chart %v, want records", m)
 	}
 	open := st.apiFindings("auditor", "open=true")
 	if p := c.get("/console/findings"); !strings.Contains(p.body, fmt.Sprintf(`id="findings-total">%d<`, len(open))) {

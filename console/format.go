@@ -41,6 +41,9 @@ func funcs(loc *time.Location) template.FuncMap {
 		"delay":     delayText,
 		"offset":    offsetText,
 		"source":    func(code string) string { return enumName("case.registered", "source", code) },
+		"mediaArgs": func(caseID string, reader bool, csrf string, m mediaRow) mediaArgs {
+			return mediaArgs{CaseID: caseID, Reader: reader, CSRF: csrf, M: m}
+		},
 	}
 }
 
@@ -257,4 +260,12 @@ func enumName(typ, field, code string) string {
 		return "—"
 	}
 	return code
+}
+
+// mediaArgs is what the case page's "media" template shows for one file.
+type mediaArgs struct {
+	CaseID string
+	Reader bool
+	CSRF   string
+	M      mediaRow
 }

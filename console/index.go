@@ -24,6 +24,7 @@ type ledgerIndex struct {
 	mu      sync.Mutex
 	next    uint64                  // entries indexed; guarded by mu
 	days    map[string]int          // entries by occurred_at day (YYYY-MM-DD in loc); guarded by mu
+	lastDay string                  // the latest key of days; guarded by mu
 	devices map[string]*deviceStats // guarded by mu
 }
 
@@ -82,7 +83,9 @@ func (ix *ledgerIndex) update() error {
 		if err != nil {
 			return fmt.Errorf("console: entry %d: occurred_at: %v", seq, err)
 		}
-		ix.days[occurred.In(ix.loc).Format(time.DateOnly)]++
+		day := occurred.In(ix.loc).Format(time.DateOnly)
+		ix.days[day]++
+		ix.lastDay = max(ix.lastDay, day)
 		ix.device(e, occurred, raw)
 		ix.next = seq + 1
 	}
@@ -191,21 +194,39 @@ func (ix *ledgerIndex) deviceList() ([]deviceStats, error) {
 	return out, nil
 }
 
-// perDay returns the entries of each of the n days ending with today's.
-func (ix *ledgerIndex) perDay(now time.Time, n int) ([]dayCount, error) {
+// perDay returns the entries of each of the n days ending with today's,
+// or, when none of those days has any but earlier ones do (a ledger of a past
+// year), of the n days ending with the latest day that has entries.
+func (ix *ledgerIndex) perDay(now time.Time, n int) (days []dayCount, latest bool, err error) {
 	if err := ix.update(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	y, m, d := now.In(ix.loc).Date()
+	end := now.In(ix.loc)
+	days = ix.window(end, n)
+	total := 0
+	for _, d := range days {
+		total += d.Count
+	}
+	if today := end.Format(time.DateOnly); total == 0 && ix.lastDay != "" && ix.lastDay < today {
+		last, err := time.ParseInLocation(time.DateOnly, ix.lastDay, ix.loc)
+		if err == nil {
+			return ix.window(last, n), true, nil
+		}
+	}
+	return days, false, nil
+}
+
+func (ix *ledgerIndex) window(end time.Time, n int) []dayCount {
+	y, m, d := end.Date()
 	out := make([]dayCount, n)
 	for i := range n {
 		day := time.Date(y, m, d-(n-1-i), 12, 0, 0, 0, ix.loc)
 		k := day.Format(time.DateOnly)
 		out[i] = dayCount{Day: k, Count: ix.days[k]}
 	}
-	return out, nil
+	return out
 }
 
 type dayCount struct {
