@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -12,11 +13,13 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -123,6 +126,13 @@ func bench(ctx context.Context, o *benchOptions, admin string, stdout io.Writer)
 		devs[i] = d
 	}
 
+	// CPU used per event, by the server (its process_cpu_seconds_total) and
+	// by this tool, during the measured part: a figure that does not depend
+	// on what else the machine is running.
+	var serverCPU0, selfCPU0 float64
+	var cpuOnce sync.Once
+	markCPU := func() { serverCPU0, selfCPU0 = serverCPU(client, base), selfCPU() }
+
 	var measuring atomic.Bool
 	start := time.Now()
 	measureFrom := start.Add(o.warmup)
@@ -171,6 +181,7 @@ func bench(ctx context.Context, o *benchOptions, admin string, stdout io.Writer)
 				}
 				lat := time.Since(t0)
 				if !t0.Before(measureFrom) {
+					cpuOnce.Do(markCPU)
 					measuring.Store(true)
 					d.lat = append(d.lat, lat)
 					d.events += accepted
@@ -186,6 +197,7 @@ func bench(ctx context.Context, o *benchOptions, admin string, stdout io.Writer)
 		}()
 	}
 	wg.Wait()
+	serverCPU1, selfCPU1 := serverCPU(client, base), selfCPU()
 	elapsed := min(time.Since(measureFrom), o.duration)
 	if !measuring.Load() {
 		return errors.New("nothing was measured; raise -duration")
@@ -206,6 +218,11 @@ func bench(ctx context.Context, o *benchOptions, admin string, stdout io.Writer)
 	fmt.Fprintf(stdout, "  events     %d accepted, %.0f events/s\n", events, float64(events)/elapsed.Seconds())
 	fmt.Fprintf(stdout, "  latency    p50 %s  p90 %s  p99 %s  max %s\n",
 		round(pct(.50)), round(pct(.90)), round(pct(.99)), round(lat[len(lat)-1]))
+	if events > 0 && serverCPU0 > 0 {
+		fmt.Fprintf(stdout, "  cpu/event  server %.0f µs, bench %.0f µs (CPU-bound ceiling on %d cores: %.0f events/s)\n",
+			(serverCPU1-serverCPU0)/float64(events)*1e6, (selfCPU1-selfCPU0)/float64(events)*1e6, runtime.NumCPU(),
+			float64(runtime.NumCPU())*float64(events)/(serverCPU1-serverCPU0+selfCPU1-selfCPU0))
+	}
 	if p := firstErr.Load(); p != nil {
 		fmt.Fprintf(stdout, "  first error: %s\n", *p)
 	}
@@ -291,4 +308,31 @@ func (g *caseGen) next(buf *bytes.Buffer, seq *int64) {
 		buf.WriteString(`"data":{"reason":"执行完毕"}`)
 	}
 	buf.WriteByte('}')
+}
+
+// serverCPU reads the server's process_cpu_seconds_total from /metrics; 0
+// when it cannot.
+func serverCPU(client *http.Client, base string) float64 {
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "process_cpu_seconds_total "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// selfCPU is this process's user and system CPU time, in seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
