@@ -146,9 +146,16 @@ func parseRecordedAt(b []byte) (time.Time, bool) {
 	return t, true
 }
 
+var isLowerHex = func() (t [256]bool) {
+	for _, c := range "0123456789abcdef" {
+		t[c] = true
+	}
+	return
+}()
+
 func lowerHex(b []byte) bool {
 	for _, c := range b {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if !isLowerHex[c] {
 			return false
 		}
 	}

@@ -7,14 +7,16 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 
 	"github.com/liuhen/liuhen/ledger"
 )
 
 // A Stream feeds NDJSON entries (one per line, in seq order) to a
 // ledger.ChainVerifier, which checks every hash and link and computes the
-// Merkle root. Reading, scanning (ScanEntry) and checking overlap: lines
-// are scanned on all cores while the verifier takes earlier ones in order,
+// Merkle root. Reading, scanning (ScanEntry), leaf hashing and checking
+// overlap: lines are scanned and hashed on all cores while the verifier
+// takes earlier ones in order,
 // so a long log verifies at the speed of its one sequential step. Memory is
 // a few chunks of lines, whatever the length of the stream.
 type Stream struct {
@@ -38,6 +40,7 @@ type chunk struct {
 	buf   []byte
 	lines [][2]int // offsets of each line in buf
 	ents  []*ledger.Entry
+	leafs []ledger.Hash
 	errs  []error
 	done  chan struct{}
 }
@@ -62,7 +65,10 @@ func (s *Stream) Run(ctx context.Context, r io.Reader) error {
 		go func() {
 			for c := range work {
 				for i, l := range c.lines {
-					c.ents[i], c.errs[i] = ScanEntry(c.buf[l[0]:l[1]:l[1]])
+					b := c.buf[l[0]:l[1]:l[1]]
+					if c.ents[i], c.errs[i] = ScanEntry(b); c.errs[i] == nil {
+						c.leafs[i] = ledger.LeafHash(b)
+					}
 				}
 				close(c.done)
 			}
@@ -78,7 +84,7 @@ func (s *Stream) Run(ctx context.Context, r io.Reader) error {
 			if c.errs[i] != nil {
 				return &ledger.ChainError{Seq: s.V.Size(), What: "entry does not decode: " + c.errs[i].Error()}
 			}
-			if err := s.V.AddDecoded(c.ents[i]); err != nil {
+			if err := s.V.AddHashed(c.ents[i], c.leafs[i]); err != nil {
 				return err
 			}
 			if s.Entry != nil {
@@ -91,6 +97,7 @@ func (s *Stream) Run(ctx context.Context, r io.Reader) error {
 		if s.Progress != nil && n > 0 {
 			s.Progress(n)
 		}
+		c.recycle()
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -140,6 +147,7 @@ func readChunks(ctx context.Context, r io.Reader, work, ordered chan<- *chunk) e
 			c.buf = append(c.buf, body...)
 			c.lines = append(c.lines, [2]int{start, len(c.buf)})
 			c.ents = append(c.ents, nil)
+			c.leafs = append(c.leafs, ledger.Hash{})
 			c.errs = append(c.errs, nil)
 			if len(c.lines) == chunkLines && !send() {
 				return nil
@@ -158,7 +166,24 @@ func readChunks(ctx context.Context, r io.Reader, work, ordered chan<- *chunk) e
 	return nil
 }
 
-func newChunk() *chunk {
+// chunks recycles chunks: a long stream would otherwise allocate (and the
+// runtime clear) a buffer for every 512 lines.
+var chunks = sync.Pool{New: func() any {
 	return &chunk{buf: make([]byte, 0, chunkLines*800), lines: make([][2]int, 0, chunkLines),
-		ents: make([]*ledger.Entry, 0, chunkLines), errs: make([]error, 0, chunkLines), done: make(chan struct{})}
+		ents: make([]*ledger.Entry, 0, chunkLines), leafs: make([]ledger.Hash, 0, chunkLines), errs: make([]error, 0, chunkLines)}
+}}
+
+func newChunk() *chunk {
+	c := chunks.Get().(*chunk)
+	c.done = make(chan struct{})
+	return c
+}
+
+// recycle returns a checked chunk to the pool; nothing may hold its lines.
+func (c *chunk) recycle() {
+	c.buf, c.lines = c.buf[:0], c.lines[:0]
+	clear(c.ents)
+	clear(c.errs)
+	c.ents, c.leafs, c.errs = c.ents[:0], c.leafs[:0], c.errs[:0]
+	chunks.Put(c)
 }

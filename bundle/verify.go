@@ -271,11 +271,10 @@ func (vr *verifier) streamAll(r io.Reader) {
 	vr.firstN = sha256.New()
 	vr.types = map[string]string{}
 	wantMedia := len(vr.cd.Media) > 1
+	// The first cd.Size lines are hashed as they are read, beside the
+	// checker.
+	r = &prefixHasher{r: r, h: vr.firstN, lines: vr.cd.Size}
 	st := Stream{V: vr.chain, Progress: vr.opts.Progress, Entry: func(e *ledger.Entry) error {
-		if e.Seq < vr.cd.Size {
-			vr.firstN.Write(e.Bytes)
-			vr.firstN.Write([]byte{'\n'})
-		}
 		if e.Seq == vr.custody.Seq {
 			vr.cfound = true
 			if !bytes.Equal(e.Bytes, vr.cline) {
@@ -290,6 +289,29 @@ func (vr *verifier) streamAll(r io.Reader) {
 	}}
 	vr.chainErr = st.Run(vr.ctx, r)
 	vr.entriesN = vr.chain.Size()
+}
+
+// prefixHasher passes r through, writing its first lines lines to h.
+type prefixHasher struct {
+	r     io.Reader
+	h     hash.Hash
+	lines uint64
+}
+
+func (p *prefixHasher) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	chunk := b[:n]
+	for p.lines > 0 && len(chunk) > 0 {
+		i := bytes.IndexByte(chunk, '\n')
+		if i < 0 {
+			p.h.Write(chunk)
+			break
+		}
+		p.h.Write(chunk[:i+1])
+		chunk = chunk[i+1:]
+		p.lines--
+	}
+	return n, err
 }
 
 // finish runs the checks that need several files.

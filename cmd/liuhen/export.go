@@ -301,6 +301,8 @@ func pipePagesLimit(ctx context.Context, c *client, from, size uint64, limit int
 		if _, err := w.Write(body[:n]); err != nil {
 			return err
 		}
+		// The pipe's reader has consumed the bytes: the buffer is free.
+		pageBufs.Put(pg.buf)
 	}
 	if sent < size {
 		return fmt.Errorf("the server sent %d entries, its checkpoint has %d", sent, size)

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -308,10 +309,14 @@ func verifyOnline(ctx context.Context, c *client, k *trustKey, o *verifyOptions,
 
 // page is one answer of GET /v1/events, read whole.
 type page struct {
+	buf  *bytes.Buffer // body's storage, to recycle (pageBufs) once used
 	body []byte
 	next uint64 // Liuhen-Next; 0 when absent
 	err  error
 }
+
+// pageBufs recycles page buffers (up to 16 MiB each).
+var pageBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // fetchPages reads GET /v1/events pages from from until size entries have
 // been sent, one page ahead of the verifier.
@@ -324,7 +329,8 @@ func fetchPages(ctx context.Context, c *client, from, size uint64, limit int, ou
 			out <- page{err: err}
 			return
 		}
-		var buf bytes.Buffer
+		buf := pageBufs.Get().(*bytes.Buffer)
+		buf.Reset()
 		if n := resp.ContentLength; n > 0 {
 			buf.Grow(int(n))
 		}
@@ -334,7 +340,7 @@ func fetchPages(ctx context.Context, c *client, from, size uint64, limit int, ou
 			out <- page{err: fmt.Errorf("GET %s: %w", path, err)}
 			return
 		}
-		pg := page{body: buf.Bytes()}
+		pg := page{body: buf.Bytes(), buf: buf}
 		if nx := resp.Header.Get("Liuhen-Next"); nx != "" {
 			if pg.next, err = strconv.ParseUint(nx, 10, 64); err != nil {
 				out <- page{err: fmt.Errorf("GET %s: bad Liuhen-Next %q", path, nx)}
