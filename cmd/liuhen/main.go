@@ -4,10 +4,19 @@
 //
 // Usage:
 //
-//	liuhen serve [flags]   run the HTTP API (see liuhen serve -h)
+//	liuhen serve [flags]   run the HTTP API (see liuhen serve -h); --demo loads a demo year
 //	liuhen bench [flags]   drive a running server with simulated devices
+//	liuhen keygen          create a checkpoint signing key
+//	liuhen verify          verify a server's ledger, a receipt, or an evidence bundle
+//	liuhen prove SEQ       fetch, verify and print an entry's receipt
+//	liuhen export          write an evidence bundle (证据包)
+//	liuhen report          print the annual report
+//	liuhen token           create, list, revoke tokens
+//	liuhen post FILE       post NDJSON records
+//	liuhen demo            load a demo year of 城管 enforcement
 //
-// Each subcommand lives in its own file and documents its flags in -h.
+// Each subcommand lives in its own file and documents its flags in -h;
+// docs/cli.md is the manual.
 package main
 
 import (
