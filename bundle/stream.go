@@ -34,7 +34,13 @@ type Stream struct {
 	Progress func(n int)
 }
 
-const chunkLines = 512
+// A chunk is at most chunkLines lines or about chunkBytes bytes: enough to
+// amortize the hand-offs, little enough that the few in flight stay small
+// whatever the entries' size.
+const (
+	chunkLines = 512
+	chunkBytes = 512 << 10
+)
 
 type chunk struct {
 	buf   []byte
@@ -149,7 +155,7 @@ func readChunks(ctx context.Context, r io.Reader, work, ordered chan<- *chunk) e
 			c.ents = append(c.ents, nil)
 			c.leafs = append(c.leafs, ledger.Hash{})
 			c.errs = append(c.errs, nil)
-			if len(c.lines) == chunkLines && !send() {
+			if (len(c.lines) == chunkLines || len(c.buf) >= chunkBytes) && !send() {
 				return nil
 			}
 		}
