@@ -322,11 +322,19 @@ var pageBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // been sent, one page ahead of the verifier.
 func fetchPages(ctx context.Context, c *client, from, size uint64, limit int, out chan<- page) {
 	defer close(out)
+	send := func(pg page) bool {
+		select {
+		case out <- pg:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	for from < size {
 		path := "/v1/events?from=" + strconv.FormatUint(from, 10) + "&limit=" + strconv.Itoa(limit)
 		resp, err := c.do(ctx, http.MethodGet, path, nil, nil)
 		if err != nil {
-			out <- page{err: err}
+			send(page{err: err})
 			return
 		}
 		buf := pageBufs.Get().(*bytes.Buffer)
@@ -337,23 +345,18 @@ func fetchPages(ctx context.Context, c *client, from, size uint64, limit int, ou
 		_, err = buf.ReadFrom(resp.Body)
 		resp.Body.Close()
 		if err != nil {
-			out <- page{err: fmt.Errorf("GET %s: %w", path, err)}
+			send(page{err: fmt.Errorf("GET %s: %w", path, err)})
 			return
 		}
 		pg := page{body: buf.Bytes(), buf: buf}
 		if nx := resp.Header.Get("Liuhen-Next"); nx != "" {
 			if pg.next, err = strconv.ParseUint(nx, 10, 64); err != nil {
-				out <- page{err: fmt.Errorf("GET %s: bad Liuhen-Next %q", path, nx)}
+				send(page{err: fmt.Errorf("GET %s: bad Liuhen-Next %q", path, nx)})
 				return
 			}
 		}
-		select {
-		case out <- pg:
-		case <-ctx.Done():
-			return
-		}
-		if pg.next <= from {
-			return // the end of the log, or a server that does not move on
+		if !send(pg) || pg.next <= from {
+			return // stopped, the end of the log, or a server that does not move on
 		}
 		from = pg.next
 	}
