@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	tproof "github.com/transparency-dev/formats/proof"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/liuhen/liuhen/ledger"
 )
@@ -405,3 +406,11 @@ func BenchmarkVerifyAll(b *testing.B) {
 }
 
 var benchEntries = 100000
+
+func mustVerifier(t testing.TB, vkey string) note.Verifier {
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
