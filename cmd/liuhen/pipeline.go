@@ -19,6 +19,7 @@ import (
 	"github.com/liuhen/liuhen/ledger/outbox"
 	"github.com/liuhen/liuhen/projections"
 	"github.com/liuhen/liuhen/projections/casefile"
+	"github.com/liuhen/liuhen/projections/compliance"
 	"github.com/liuhen/liuhen/projections/consume"
 	"github.com/liuhen/liuhen/projections/public"
 	annual "github.com/liuhen/liuhen/projections/report"
@@ -36,7 +37,7 @@ type pipelineOptions struct {
 	natsListen                                    string
 	natsReplicas                                  int
 	natsSyncAlways                                bool
-	agency, timezone                              string
+	agency, timezone, rulesFile, holidaysFile     string
 	noProjections                                 bool
 }
 
@@ -51,6 +52,8 @@ func pipelineFlags(fs *flag.FlagSet, p *pipelineOptions) {
 	fs.BoolVar(&p.natsSyncAlways, "nats-sync-always", false, "make the embedded JetStream fsync every write (the ledger re-publishes what JetStream loses, so this is not needed for safety)")
 	fs.StringVar(&p.agency, "agency", "", "the agency's name in the public disclosure feed (公示), e.g. 晋城市城市管理局")
 	fs.StringVar(&p.timezone, "timezone", "Asia/Shanghai", "the agency's time `zone`: report years, deadlines")
+	fs.StringVar(&p.rulesFile, "rules", "", "the agency's compliance rule parameters, a JSON `file` (docs/compliance.md); default: the national defaults")
+	fs.StringVar(&p.holidaysFile, "holidays", "", "a holiday calendar JSON `file` that replaces the shipped one (法定节假日 and 调休, docs/compliance.md)")
 	fs.BoolVar(&p.noProjections, "no-projections", false, "run no projections in this process (e.g. when `liuhen project` runs them elsewhere)")
 }
 
@@ -107,23 +110,46 @@ func startPipeline(ctx context.Context, g *errgroup.Group, o *serveOptions, l *l
 			n.Close()
 			return pipeline{}, err
 		}
-		rcfg := annual.Config{Location: loc}
-		store, err = rt.Register("read", casefile.New(), annual.New(rcfg), public.New(public.Config{Agency: p.agency}))
+		cal := compliance.DefaultCalendar()
+		if p.holidaysFile != "" {
+			if cal, err = compliance.LoadCalendar(p.holidaysFile); err != nil {
+				n.Close()
+				return pipeline{}, fmt.Errorf("-holidays: %w", err)
+			}
+		}
+		var params compliance.Params
+		if p.rulesFile != "" {
+			if params, err = compliance.LoadParams(p.rulesFile); err != nil {
+				n.Close()
+				return pipeline{}, fmt.Errorf("-rules: %w", err)
+			}
+		}
+		rules, err := compliance.New(compliance.Config{Params: params, Calendar: cal})
+		if err != nil {
+			n.Close()
+			return pipeline{}, err
+		}
+		rcfg := annual.Config{Location: loc, Calendar: cal}
+		store, err = rt.Register("read", casefile.New(), annual.New(rcfg), public.New(public.Config{Agency: p.agency}), rules)
 		if err != nil {
 			rt.Close()
 			n.Close()
 			return pipeline{}, err
 		}
-		pl.projections = storeStatus{store, []string{casefile.Name, annual.Name, public.Name}}
+		pl.projections = storeStatus{store, []string{casefile.Name, annual.Name, public.Name, compliance.Name}}
 		pl.mount = func(srv *api.Server) {
 			read := api.RoleReporter | api.RoleAuditor | api.RoleAdmin
-			cases := casefile.Handler(store, casefile.Config{Location: loc, MediaPresent: srv.MediaPresent})
+			cases := casefile.Handler(store, casefile.Config{Location: loc, Calendar: cal, MediaPresent: srv.MediaPresent})
 			srv.Mount("GET /v1/cases", read, cases)
 			srv.Mount("GET /v1/cases/{case_id}", read, cases)
 			rep := annual.Handler(store, rcfg, l)
 			srv.Mount("GET /v1/reports/annual", read, rep)
 			srv.Mount("GET /v1/reports/annual/{figure}", read, rep)
 			srv.Mount("GET /v1/public/decisions", api.Public, public.Handler(store))
+			findings := compliance.Handler(store, rules)
+			for _, pat := range []string{"GET /v1/cases/{case_id}/findings", "GET /v1/findings", "GET /v1/findings/rules"} {
+				srv.Mount(pat, read, findings)
+			}
 		}
 	}
 
