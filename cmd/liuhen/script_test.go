@@ -40,6 +40,7 @@ type testServer struct {
 	url, data string
 	cancel    context.CancelFunc
 	done      chan int
+	stdout    syncBuffer // what serve printed
 }
 
 var (
@@ -52,13 +53,14 @@ var (
 func startTestServer(tb testing.TB, data string, flags ...string) (*testServer, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	urls := make(chan string, 1)
+	s := &testServer{data: data, cancel: cancel, done: make(chan int, 1)}
 	out := &lineWriter{fn: func(l string) {
+		s.stdout.Write([]byte(l + "\n"))
 		if u, ok := strings.CutPrefix(l, "liuhen: serving "); ok {
 			urls <- u
 		}
 	}}
 	var errb syncBuffer
-	s := &testServer{data: data, cancel: cancel, done: make(chan int, 1)}
 	args := append([]string{"serve", "--data", data, "--http", "127.0.0.1:0", "--log-level", "warn"}, flags...)
 	go func() { s.done <- run(ctx, args, out, &errb) }()
 	select {

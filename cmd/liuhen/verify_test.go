@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/liuhen/liuhen/ledger"
 )
@@ -265,5 +266,31 @@ func TestVerifyBoundedMemory(t *testing.T) {
 	t.Logf("peak heap: %d entries %.1f MiB, %d entries %.1f MiB; %.0f entries/s", n/4, float64(small)/(1<<20), n, float64(large)/(1<<20), rate)
 	if large > small*3/2+8<<20 {
 		t.Errorf("peak heap grew with the ledger: %d entries %d bytes, %d entries %d bytes (ledger ~%d bytes)", n/4, small, n, large, n*2000)
+	}
+}
+
+// TestServeDemoLeavesALedgerAlone: serve --demo loads the demo year only
+// into a fresh ledger (the loading itself is liuhen demo's, tested by
+// testdata/script/report.txtar); on a ledger with entries it says so and
+// prints the admin token.
+func TestServeDemoLeavesALedgerAlone(t *testing.T) {
+	data := t.TempDir()
+	s := mustServer(t, data)
+	post(t, s, records(0, 3, 0))
+	s.stop()
+	s = mustServer(t, data, "--demo")
+	defer s.stop()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(s.stdout.String(), "already holds entries") {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve --demo printed:\n%s", s.stdout.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling the output, with a deadline
+	}
+	if !strings.Contains(s.stdout.String(), s.adminToken()) {
+		t.Errorf("serve --demo did not print the admin token:\n%s", s.stdout.String())
+	}
+	if code, out, _ := cli("verify", "--server", s.url, "--token", s.adminToken(), "--key", filepath.Join(data, "log.vkey"), "--json"); code != 0 || !strings.Contains(out, `"size":3`) {
+		t.Errorf("the ledger changed: %s", out)
 	}
 }
