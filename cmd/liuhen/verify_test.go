@@ -71,6 +71,7 @@ func post(t testing.TB, s *testServer, recs [][]byte) {
 // it serves is validly signed and its own full verification passes; the
 // trusted file is left as it was.
 func TestVerifyCatchesRewrittenHistory(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	honestData, forkData := filepath.Join(dir, "honest"), filepath.Join(dir, "fork")
 	honest := mustServer(t, honestData, "--origin", "liuhen.test/fork")
@@ -194,7 +195,7 @@ func largeEntries(t testing.TB) int {
 		return n
 	}
 	if raceEnabled {
-		return 8000
+		return 6000
 	}
 	return 20000
 }
@@ -260,6 +261,7 @@ func verifyHeap(t *testing.T, n, pad int) (uint64, float64) {
 // that holding them would show) takes about the same peak heap. No timing
 // is asserted; the rate is logged.
 func TestVerifyBoundedMemory(t *testing.T) {
+	t.Parallel()
 	n := largeEntries(t)
 	small, _ := verifyHeap(t, n/4, 2000)
 	large, rate := verifyHeap(t, n, 2000)
@@ -292,5 +294,25 @@ func TestServeDemoLeavesALedgerAlone(t *testing.T) {
 	}
 	if code, out, _ := cli("verify", "--server", s.url, "--token", s.adminToken(), "--key", filepath.Join(data, "log.vkey"), "--json"); code != 0 || !strings.Contains(out, `"size":3`) {
 		t.Errorf("the ledger changed: %s", out)
+	}
+}
+
+// TestEveryCommandHasHelp: every subcommand answers -h with its usage and
+// flags, exits 0, and is listed by liuhen help.
+func TestEveryCommandHasHelp(t *testing.T) {
+	_, list, _ := cli("help")
+	for name := range commands {
+		code, _, errs := cli(name, "-h")
+		if code != 0 || !strings.Contains(errs, "usage: liuhen "+name) || !strings.Contains(errs, "-") {
+			t.Errorf("liuhen %s -h = %d\n%s", name, code, errs)
+		}
+		if !strings.Contains(list, "  "+name+" ") {
+			t.Errorf("liuhen help does not list %s", name)
+		}
+	}
+	for _, name := range []string{"keygen", "verify", "prove", "export", "report", "token", "post", "demo", "serve"} {
+		if _, ok := commands[name]; !ok {
+			t.Errorf("no command %s", name)
+		}
 	}
 }
