@@ -311,7 +311,6 @@ func verifyOnline(ctx context.Context, c *client, k *trustKey, o *verifyOptions,
 type page struct {
 	buf  *bytes.Buffer // body's storage, to recycle (pageBufs) once used
 	body []byte
-	next uint64 // Liuhen-Next; 0 when absent
 	err  error
 }
 
@@ -319,23 +318,54 @@ type page struct {
 var pageBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // fetchPages reads GET /v1/events pages from from until size entries have
-// been sent, one page ahead of the verifier.
+// been sent, in order, with two requests in flight so that the server
+// builds the next page while this one is checked.
 func fetchPages(ctx context.Context, c *client, from, size uint64, limit int, out chan<- page) {
 	defer close(out)
-	send := func(pg page) bool {
-		select {
-		case out <- pg:
-			return true
-		case <-ctx.Done():
-			return false
+	type span struct {
+		pages []page
+		done  chan struct{}
+	}
+	spans := make(chan *span, 1) // with the one being sent: two in flight
+	go func() {
+		defer close(spans)
+		for start := from; start < size; start += uint64(limit) {
+			sp := &span{done: make(chan struct{})}
+			select {
+			case spans <- sp:
+			case <-ctx.Done():
+				return
+			}
+			go func(start, end uint64) {
+				defer close(sp.done)
+				sp.pages = fetchSpan(ctx, c, start, end)
+			}(start, min(start+uint64(limit), size))
+		}
+	}()
+	for sp := range spans {
+		<-sp.done
+		for _, pg := range sp.pages {
+			select {
+			case out <- pg:
+			case <-ctx.Done():
+				return
+			}
+			if pg.err != nil {
+				return
+			}
 		}
 	}
-	for from < size {
-		path := "/v1/events?from=" + strconv.FormatUint(from, 10) + "&limit=" + strconv.Itoa(limit)
+}
+
+// fetchSpan reads entries [start, end), in one page unless the server cuts
+// it short (Liuhen-Next, at 16 MiB).
+func fetchSpan(ctx context.Context, c *client, start, end uint64) []page {
+	var pages []page
+	for start < end {
+		path := "/v1/events?from=" + strconv.FormatUint(start, 10) + "&limit=" + strconv.FormatUint(min(end-start, 10000), 10)
 		resp, err := c.do(ctx, http.MethodGet, path, nil, nil)
 		if err != nil {
-			send(page{err: err})
-			return
+			return append(pages, page{err: err})
 		}
 		buf := pageBufs.Get().(*bytes.Buffer)
 		buf.Reset()
@@ -345,21 +375,21 @@ func fetchPages(ctx context.Context, c *client, from, size uint64, limit int, ou
 		_, err = buf.ReadFrom(resp.Body)
 		resp.Body.Close()
 		if err != nil {
-			send(page{err: fmt.Errorf("GET %s: %w", path, err)})
-			return
+			return append(pages, page{err: fmt.Errorf("GET %s: %w", path, err)})
 		}
 		pg := page{body: buf.Bytes(), buf: buf}
-		if nx := resp.Header.Get("Liuhen-Next"); nx != "" {
-			if pg.next, err = strconv.ParseUint(nx, 10, 64); err != nil {
-				send(page{err: fmt.Errorf("GET %s: bad Liuhen-Next %q", path, nx)})
-				return
-			}
+		pages = append(pages, pg)
+		nx := resp.Header.Get("Liuhen-Next")
+		if nx == "" {
+			return pages // the end of the log
 		}
-		if !send(pg) || pg.next <= from {
-			return // stopped, the end of the log, or a server that does not move on
+		next, err := strconv.ParseUint(nx, 10, 64)
+		if err != nil || next <= start {
+			return append(pages, page{err: fmt.Errorf("GET %s: bad Liuhen-Next %q", path, nx)})
 		}
-		from = pg.next
+		start = next
 	}
+	return pages
 }
 
 // streamVerify adds entries [v.Size(), size) to v, fetching pages ahead
