@@ -316,3 +316,40 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyFollowsShortPages: a page cut short (the server ends a page
+// past 16 MiB, saying where to go on in Liuhen-Next) is continued, here
+// through a proxy that cuts every page to at most three entries.
+func TestVerifyFollowsShortPages(t *testing.T) {
+	data := t.TempDir()
+	s := mustServer(t, data)
+	defer s.stop()
+	post(t, s, records(0, 40, 0))
+	target, _ := url.Parse(s.url)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = func(r *http.Response) error {
+		if r.Request.URL.Path != "/v1/events" {
+			return nil
+		}
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return err
+		}
+		lines := bytes.SplitAfter(b, []byte("\n"))
+		if len(lines) > 4 { // three lines and the empty tail
+			from, _ := strconv.Atoi(r.Request.URL.Query().Get("from"))
+			b = bytes.Join(lines[:3], nil)
+			r.Header.Set("Liuhen-Next", strconv.Itoa(from+3))
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.ContentLength = int64(len(b))
+		r.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	proxy := httptest.NewServer(rp)
+	defer proxy.Close()
+	code, out, errs := cli("verify", "--server", proxy.URL, "--token", s.adminToken(), "--key", filepath.Join(data, "log.vkey"), "--page", "10")
+	if code != 0 || !strings.Contains(out, "OK: 40 entries") {
+		t.Fatalf("verify = %d %s %s", code, out, errs)
+	}
+}
