@@ -126,7 +126,7 @@ func ScanEntry(b []byte) (*Entry, error) {
 		return nil, err
 	}
 	var env envelope
-	if err := scanEnvelope(append([]byte{'{'}, b[n:]...), &env); err != nil {
+	if err := scanMembers(b, n, env.member); err != nil {
 		return nil, fmt.Errorf("record members: %v", err)
 	}
 	if k := env.reserved(); k != "" {

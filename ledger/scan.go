@@ -19,40 +19,43 @@ import (
 // only: their bytes are hashed, not interpreted. A wanted member that
 // appears twice is an error.
 func scanEnvelope(obj []byte, env *envelope) error {
-	return scanObject(obj, func(k, v []byte) error {
-		var dst *jsontext.Value
-		switch string(k) {
-		case `"id"`:
-			dst = &env.ID
-		case `"type"`:
-			dst = &env.Type
-		case `"case_id"`:
-			dst = &env.CaseID
-		case `"occurred_at"`:
-			dst = &env.OccurredAt
-		case `"device"`:
-			dst = &env.Device
-		case `"v"`:
-			dst = &env.V
-		case `"seq"`:
-			dst = &env.Seq
-		case `"recorded_at"`:
-			dst = &env.RecordedAt
-		case `"prev"`:
-			dst = &env.Prev
-		case `"case_seq"`:
-			dst = &env.CaseSeq
-		case `"case_prev"`:
-			dst = &env.CasePrev
-		default:
-			return nil
-		}
-		if *dst != nil {
-			return fmt.Errorf("member %s appears twice", k)
-		}
-		*dst = v
+	return scanObject(obj, env.member)
+}
+
+// member keeps the wanted members for scanEnvelope.
+func (env *envelope) member(k, v []byte) error {
+	var dst *jsontext.Value
+	switch string(k) {
+	case `"id"`:
+		dst = &env.ID
+	case `"type"`:
+		dst = &env.Type
+	case `"case_id"`:
+		dst = &env.CaseID
+	case `"occurred_at"`:
+		dst = &env.OccurredAt
+	case `"device"`:
+		dst = &env.Device
+	case `"v"`:
+		dst = &env.V
+	case `"seq"`:
+		dst = &env.Seq
+	case `"recorded_at"`:
+		dst = &env.RecordedAt
+	case `"prev"`:
+		dst = &env.Prev
+	case `"case_seq"`:
+		dst = &env.CaseSeq
+	case `"case_prev"`:
+		dst = &env.CasePrev
+	default:
 		return nil
-	})
+	}
+	if *dst != nil {
+		return fmt.Errorf("member %s appears twice", k)
+	}
+	*dst = v
+	return nil
 }
 
 // scanDevice decodes a device object's id and seq.
@@ -92,6 +95,12 @@ func scanObject(b []byte, f func(k, v []byte) error) error {
 	if i < len(b) && b[i] == '}' {
 		return trailing(b, i+1)
 	}
+	return scanMembers(b, i, f)
+}
+
+// scanMembers scans an object's members from b[i], the first member's name,
+// to the object's closing brace.
+func scanMembers(b []byte, i int, f func(k, v []byte) error) error {
 	for {
 		if i >= len(b) || b[i] != '"' {
 			return errors.New("bad member name")
