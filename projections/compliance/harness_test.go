@@ -40,6 +40,17 @@ type clockLedger struct {
 
 func newLedger(tb testing.TB) *clockLedger {
 	tb.Helper()
+	cl := openLedger(tb)
+	tb.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// openLedger is newLedger without closing it when tb ends.
+func openLedger(tb testing.TB) *clockLedger { return createLedger(tb, "ledger", vfs.NewMem()) }
+
+// createLedger creates a ledger in dir on fs.
+func createLedger(tb testing.TB, dir string, fs vfs.FS) *clockLedger {
+	tb.Helper()
 	skey, _, err := ledger.GenerateKey("liuhen.test/compliance")
 	if err != nil {
 		tb.Fatal(err)
@@ -49,12 +60,11 @@ func newLedger(tb testing.TB) *clockLedger {
 		tb.Fatal(err)
 	}
 	cl := &clockLedger{clock: time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC)}
-	l, err := ledger.Create(ledger.Config{Dir: "ledger", FS: vfs.NewMem(), Origin: "liuhen.test/compliance", Signer: signer,
+	l, err := ledger.Create(ledger.Config{Dir: dir, FS: fs, Origin: "liuhen.test/compliance", Signer: signer,
 		Now: func() time.Time { cl.mu.Lock(); defer cl.mu.Unlock(); return cl.clock }})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { l.Close() })
 	cl.Ledger = l
 	return cl
 }
@@ -78,10 +88,12 @@ func (cl *clockLedger) append(tb testing.TB, raw []byte, at time.Time) uint64 {
 // engine is a store of case files, the report and the compliance
 // projection, fed from a ledger.
 type engine struct {
-	p  *compliance.Projection
-	st *projections.Store
-	mu sync.Mutex
-	at time.Time // the engine's clock
+	p    *compliance.Projection
+	st   *projections.Store
+	mu   sync.Mutex
+	at   time.Time       // the engine's clock
+	ctx  context.Context // done when the runtime stops
+	fail func() error    // the runtime's error once it stopped
 }
 
 func (en *engine) now() time.Time { en.mu.Lock(); defer en.mu.Unlock(); return en.at }
@@ -95,23 +107,41 @@ func newEngine(tb testing.TB, l *ledger.Ledger, params compliance.Params, batch 
 	if err != nil {
 		tb.Fatal(err)
 	}
+	compliance.VerifyPartial(p)
 	en.p = p
 	rt := projtest.Runtime(tb, l, tb.TempDir(), feed.Options{BatchSize: batch})
 	en.st, err = rt.Register("read", casefile.New(), report.New(report.Config{Calendar: compliance.DefaultCalendar()}), p)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	projtest.Start(tb, rt)
-	if err := en.st.Wait(context.Background(), l.Head().Size); err != nil {
-		tb.Fatal(err)
-	}
+	// Like projtest.Start, but a runtime that stops on an error (a
+	// projection failing) ends waits at once with that error.
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped, stop := context.WithCancel(context.Background())
+	var runErr error
+	done := make(chan struct{})
+	go func() {
+		runErr = rt.Run(ctx)
+		stop()
+		close(done)
+	}()
+	en.ctx, en.fail = stopped, func() error { <-done; return runErr }
+	tb.Cleanup(func() {
+		cancel()
+		<-done
+		if runErr != nil {
+			tb.Errorf("Runtime.Run: %v", runErr)
+		}
+		rt.Close()
+	})
+	en.wait(tb, l.Head().Size)
 	return en
 }
 
 func (en *engine) wait(tb testing.TB, size uint64) {
 	tb.Helper()
-	if err := en.st.Wait(context.Background(), size); err != nil {
-		tb.Fatal(err)
+	if err := en.st.Wait(en.ctx, size); err != nil {
+		tb.Fatalf("the store stopped: %v", en.fail())
 	}
 }
 

@@ -57,6 +57,12 @@ type Projection struct {
 	scenes       map[string]bool
 	nightFrom    int // minutes after midnight
 	nightTo      int
+	readers      map[string]ruleSet // record type → rules that read it
+	enabled      ruleSet
+
+	// verify makes every partial evaluation check itself against a full
+	// one (tests).
+	verify bool
 }
 
 // New returns the compliance projection.
@@ -92,6 +98,7 @@ func New(cfg Config) (*Projection, error) {
 	p.scenes = set(p.params.AV.Scenes)
 	p.nightFrom, _ = clockMinutes(p.params.Night.From)
 	p.nightTo, _ = clockMinutes(p.params.Night.To)
+	p.buildReaders()
 
 	// The version changes with anything that changes what Apply writes.
 	b, _ := json.Marshal(p.params)
@@ -141,19 +148,27 @@ func timeOfKey(k uint64) time.Time { return time.Unix(0, int64(k^1<<63)) }
 
 // liveKey is cm/l/<status><rule>\0<from:8><case:16><seq:8><check>.
 func liveKey(f *pot, c uuid.UUID) []byte {
-	k := make([]byte, 0, 64)
+	return buildLiveKey(f.Open, f.Rule, timeKey(f.From), c, f.Seqs[0], f.Check)
+}
+
+// buildLiveKey builds a live key from its parts; from is timeKey's
+// encoding. check may carry the duplicate suffix.
+func buildLiveKey(open bool, rule string, from uint64, c uuid.UUID, seq uint64, check string) []byte {
+	k := make([]byte, 0, len(prefixLive)+len(rule)+len(check)+34)
 	k = append(k, prefixLive...)
-	if f.Open {
+	if open {
 		k = append(k, statusOpen)
 	} else {
 		k = append(k, statusClosed)
 	}
-	k = append(append(k, f.Rule...), 0)
-	k = binary.BigEndian.AppendUint64(k, timeKey(f.From))
+	k = append(append(k, rule...), 0)
+	k = binary.BigEndian.AppendUint64(k, from)
 	k = append(k, c[:]...)
-	k = binary.BigEndian.AppendUint64(k, f.Seqs[0])
-	return append(k, f.Check...)
+	k = binary.BigEndian.AppendUint64(k, seq)
+	return append(k, check...)
 }
+
+func parseLiveKey(k []byte) liveRef { r, _ := parseLive(k); return r }
 
 // liveRef is a parsed live key.
 type liveRef struct {
@@ -217,27 +232,28 @@ type stored struct {
 	Add uint64 `json:"add"` // the entry that added it
 }
 
-// history is a history index value.
-type history struct {
-	Until *time.Time `json:"until,omitempty"`
-	End   uint64     `json:"end"` // the entry that ended it
-}
+// A history index value is until:opttime end:uv, end being the entry that
+// changed or removed the finding.
 
 // potRef is how a case's state remembers one of its live index entries.
 type potRef struct {
-	Key   []byte     `json:"k"`
-	Hash  uint64     `json:"h"`
-	Add   uint64     `json:"a"`
-	Until *time.Time `json:"u,omitempty"`
-	From  time.Time  `json:"f"`
+	Key   []byte
+	Hash  uint64
+	Add   uint64
+	Until *time.Time
+	From  time.Time
+	rule  ruleSet // the key's rule
 }
 
 // Apply implements projections.Projection. It never reads a clock: what it
 // writes depends on the entries only.
 func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projections.Entry) error {
-	d, err := decodeData(e)
-	if err != nil {
-		return err
+	only := p.readers[e.Type]
+	d := &data{}
+	if needsData[e.Type] && (only != 0 || e.CaseID == uuid.Nil || e.Type == "document.served" || e.Type == "device.clock_observed") {
+		if err := e.DecodeData(d); err != nil {
+			return err
+		}
 	}
 	local, err := p.entryFindings(tx, e, d)
 	if err != nil {
@@ -258,7 +274,13 @@ func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projectio
 		}
 		return nil
 	}
-	c, err := projections.Load(tx, caseKey(e.CaseID), decodeState)
+	for _, f := range local {
+		only.add(f.Rule)
+	}
+	if only == 0 {
+		return nil // no rule reads this type: nothing can change
+	}
+	c, err := projections.Load(tx, caseKey(e.CaseID), p.stateDecoder(e.CaseID))
 	if err != nil {
 		return err
 	}
@@ -266,7 +288,7 @@ func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projectio
 		c = &caseState{}
 	}
 	c.Static = append(c.Static, local...)
-	c.apply(e, d)
+	c.apply(e, d, p.loc)
 	if e.Type == "recording.linked" {
 		for _, s := range d.Events {
 			id, err := uuid.Parse(s)
@@ -278,19 +300,29 @@ func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projectio
 			}
 		}
 	}
-	return p.reindex(tx, c, e.CaseID, e.Seq)
+	return p.reindex(tx, c, e.CaseID, e.Seq, only)
 }
 
-// reindex evaluates the rules on c and brings the index in step, then saves
-// c. seq is the entry being applied.
-func (p *Projection) reindex(tx *projections.Tx, c *caseState, id uuid.UUID, seq uint64) error {
-	pots := p.evaluate(c, id.String())
+func (p *Projection) stateDecoder(id uuid.UUID) func([]byte) (*caseState, error) {
+	return func(b []byte) (*caseState, error) { return p.decodeState(id, b) }
+}
+
+// reindex evaluates the rules in only on c and brings the index in step,
+// then saves c. The findings of other rules are kept as they are. seq is
+// the entry being applied.
+func (p *Projection) reindex(tx *projections.Tx, c *caseState, id uuid.UUID, seq uint64, only ruleSet) error {
+	pots := p.evaluate(c, id.String(), only)
 	old := make(map[string]int, len(c.Pots))
+	keep := make([]bool, len(c.Pots))
+	refs := make([]potRef, 0, len(c.Pots)+len(pots))
 	for i, r := range c.Pots {
+		if only&r.rule == 0 {
+			keep[i] = true
+			refs = append(refs, r)
+			continue
+		}
 		old[string(r.Key)] = i
 	}
-	keep := make([]bool, len(c.Pots))
-	refs := make([]potRef, 0, len(pots))
 	seen := map[string]bool{}
 	for i := range pots {
 		f := &pots[i]
@@ -299,22 +331,16 @@ func (p *Projection) reindex(tx *projections.Tx, c *caseState, id uuid.UUID, seq
 			k = append(k, '+')
 		}
 		seen[string(k)] = true
-		v, err := json.Marshal(f)
-		if err != nil {
-			return err
-		}
-		h := fnv.New64a()
-		h.Write(v)
-		sum := h.Sum64()
+		sum := f.hash()
 		if j, ok := old[string(k)]; ok && c.Pots[j].Hash == sum {
 			keep[j] = true
 			refs = append(refs, c.Pots[j])
 			continue
 		}
-		if err := tx.Put(k, storedValue(v, seq)); err != nil {
+		if err := tx.Put(k, encodeStored(f, seq)); err != nil {
 			return err
 		}
-		refs = append(refs, potRef{Key: k, Hash: sum, Add: seq, Until: f.Until, From: f.From})
+		refs = append(refs, potRef{Key: k, Hash: sum, Add: seq, Until: f.Until, From: f.From, rule: 1 << ruleIndex[f.Rule]})
 	}
 	for j, r := range c.Pots {
 		if keep[j] {
@@ -325,37 +351,57 @@ func (p *Projection) reindex(tx *projections.Tx, c *caseState, id uuid.UUID, seq
 				return err
 			}
 		}
-		hv, _ := json.Marshal(history{Until: r.Until, End: seq})
-		if err := tx.Put(historyKey(r.Key, r.From.In(p.loc).Year(), r.Add), hv); err != nil {
+		hv := &encoder{}
+		hv.opttime(r.Until)
+		hv.uv(seq)
+		if err := tx.Put(historyKey(r.Key, r.From.In(p.loc).Year(), r.Add), hv.b); err != nil {
 			return err
 		}
 	}
+	slices.SortFunc(refs, func(a, b potRef) int { return bytes.Compare(a.Key, b.Key) })
 	c.Pots = refs
-	return projections.Save(tx, caseKey(id), c, encodeState)
+	if p.verify && only != allRules {
+		if err := p.checkPartial(c, id); err != nil {
+			return err
+		}
+	}
+	return projections.Save(tx, caseKey(id), c, p.encodeState)
 }
 
-// storedValue appends the add seq to a marshalled pot: {...,"add":N}.
-func storedValue(v []byte, add uint64) []byte {
-	out := make([]byte, 0, len(v)+24)
-	out = append(out, v[:len(v)-1]...)
-	out = append(out, `,"add":`...)
-	out = fmt.Appendf(out, "%d}", add)
-	return out
+// checkPartial checks that the findings kept after a partial evaluation are
+// those of a full one.
+func (p *Projection) checkPartial(c *caseState, id uuid.UUID) error {
+	var want []string
+	seen := map[string]bool{}
+	for _, f := range p.evaluate(c, id.String(), allRules) {
+		k := liveKey(&f, id)
+		for seen[string(k)] {
+			k = append(k, '+')
+		}
+		seen[string(k)] = true
+		want = append(want, fmt.Sprintf("%x %x", k, f.hash()))
+	}
+	var got []string
+	for _, r := range c.Pots {
+		got = append(got, fmt.Sprintf("%x %x", r.Key, r.Hash))
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(want, got) {
+		return fmt.Errorf("compliance: case %s: partial evaluation differs from a full one:\n got  %v\n want %v", id, got, want)
+	}
+	return nil
 }
 
 // putLive indexes a finding that never changes.
 func (p *Projection) putLive(tx *projections.Tx, f *pot, c uuid.UUID, seq uint64) error {
-	v, err := json.Marshal(f)
-	if err != nil {
-		return err
-	}
-	return tx.Put(liveKey(f, c), storedValue(v, seq))
+	return tx.Put(liveKey(f, c), encodeStored(f, seq))
 }
 
 // recordingMade remembers a recording so that a later recording.linked can
 // bring it into a case, and completes links that arrived before it.
 func (p *Projection) recordingMade(tx *projections.Tx, e *projections.Entry, d *data) error {
-	r := d.recording(e.Seq)
+	r := d.recording(e.Seq, p.loc)
 	b, _ := json.Marshal(r)
 	if err := tx.Set(recKey(e.ID), b); err != nil {
 		return err
@@ -372,7 +418,7 @@ func (p *Projection) recordingMade(tx *projections.Tx, e *projections.Entry, d *
 		if cid == e.CaseID {
 			continue // the recording is in that case's chain: added with it
 		}
-		c, err := projections.Load(tx, caseKey(cid), decodeState)
+		c, err := projections.Load(tx, caseKey(cid), p.stateDecoder(cid))
 		if err != nil {
 			return err
 		}
@@ -380,7 +426,7 @@ func (p *Projection) recordingMade(tx *projections.Tx, e *projections.Entry, d *
 			continue
 		}
 		c.addRecording(r)
-		if err := p.reindex(tx, c, cid, e.Seq); err != nil {
+		if err := p.reindex(tx, c, cid, e.Seq, p.readers["recording.made"]); err != nil {
 			return err
 		}
 	}
@@ -421,34 +467,36 @@ func (p *Projection) link(tx *projections.Tx, s *caseState, c, id uuid.UUID) err
 // late-upload): they never change once the entry is applied.
 func (p *Projection) entryFindings(tx *projections.Tx, e *projections.Entry, d *data) ([]pot, error) {
 	var out []pot
+	// Times in the agency's zone, so that what is derived from them is the
+	// same whether the state was kept in memory or read back.
+	occ, rec := e.OccurredAt.In(p.loc), e.RecordedAt.In(p.loc)
 	add := func(rule, check, sev string, from time.Time, due, actual *time.Time, msg string) {
 		out = append(out, pot{Finding: projections.Finding{Rule: rule, Check: check, Severity: sev,
 			Basis: ruleByID[rule].Basis, Message: msg, Seqs: []uint64{e.Seq}, Due: due, Actual: actual}, From: from})
 	}
 	if !p.disabled[RuleTwoOfficers] && p.twoActs[e.Type] && (e.Type != "document.served" || p.serviceOnSit[d.Method]) {
-		certs := map[string]bool{}
+		var certs []string
 		for _, o := range e.Officers {
-			if o.CertNo != "" {
-				certs[o.CertNo] = true
+			if o.CertNo != "" && !slices.Contains(certs, o.CertNo) {
+				certs = append(certs, o.CertNo)
 			}
 		}
 		if len(certs) < p.params.TwoOfficers.Min {
-			add(RuleTwoOfficers, "officers", projections.Violation, e.OccurredAt, nil, at(e.OccurredAt),
+			add(RuleTwoOfficers, "officers", projections.Violation, occ, nil, at(occ),
 				fmt.Sprintf("%s记录的持证执法人员为%d名，少于%d名", typeName(e.Type), len(certs), p.params.TwoOfficers.Min))
 		}
 	}
 	if p.disabled[RuleLateUpload] {
 		return out, nil
 	}
-	rec := e.RecordedAt
 	up := p.params.Upload
-	if delay := rec.Sub(e.OccurredAt); delay > time.Duration(up.MaxDelay) {
-		add(RuleLateUpload, "late", projections.Warning, rec, at(e.OccurredAt.Add(time.Duration(up.MaxDelay))), at(rec),
-			fmt.Sprintf("%s发生于%s，%s后才上传（入账于%s），超过%s", typeName(e.Type), p.minute(e.OccurredAt), hours(delay), p.minute(rec), hours(time.Duration(up.MaxDelay))))
+	if delay := rec.Sub(occ); delay > time.Duration(up.MaxDelay) {
+		add(RuleLateUpload, "late", projections.Warning, rec, at(occ.Add(time.Duration(up.MaxDelay))), at(rec),
+			fmt.Sprintf("%s发生于%s，%s后才上传（入账于%s），超过%s", typeName(e.Type), p.minute(occ), hours(delay), p.minute(rec), hours(time.Duration(up.MaxDelay))))
 	}
-	if ahead := e.OccurredAt.Sub(rec); ahead > time.Duration(up.FutureTolerance) {
+	if ahead := occ.Sub(rec); ahead > time.Duration(up.FutureTolerance) {
 		add(RuleLateUpload, "clock-ahead", projections.Warning, rec, nil, at(rec),
-			fmt.Sprintf("设备%s记录的发生时间%s晚于入账时间%s，设备时钟快%s", e.DeviceID, p.minute(e.OccurredAt), p.minute(rec), ahead.Round(time.Second)))
+			fmt.Sprintf("设备%s记录的发生时间%s晚于入账时间%s，设备时钟快%s", e.DeviceID, p.minute(occ), p.minute(rec), ahead.Round(time.Second)))
 	}
 	if e.Type == "device.clock_observed" {
 		if off := time.Duration(d.OffsetMs) * time.Millisecond; off > time.Duration(up.MaxClockOffset) || -off > time.Duration(up.MaxClockOffset) {
@@ -457,7 +505,7 @@ func (p *Projection) entryFindings(tx *projections.Tx, e *projections.Entry, d *
 		}
 	}
 	if e.DeviceSeq >= 0 && e.DeviceID != "" {
-		if err := p.deviceSeq(tx, e, add); err != nil {
+		if err := p.deviceSeq(tx, e, rec, add); err != nil {
 			return nil, err
 		}
 	}
@@ -465,10 +513,39 @@ func (p *Projection) entryFindings(tx *projections.Tx, e *projections.Entry, d *
 }
 
 // deviceState is what the projection keeps of a device: the highest
-// device.seq seen and the seqs skipped so far, as inclusive ranges.
+// device.seq seen and the seqs skipped so far, as inclusive ranges. Encoded
+// as uvarints: last, then pairs.
 type deviceState struct {
-	Last uint64      `json:"last"`
-	Gaps [][2]uint64 `json:"gaps,omitempty"`
+	Last uint64
+	Gaps [][2]uint64
+}
+
+func (d *deviceState) encode() []byte {
+	b := binary.AppendUvarint(make([]byte, 0, 10+20*len(d.Gaps)), d.Last)
+	for _, g := range d.Gaps {
+		b = binary.AppendUvarint(binary.AppendUvarint(b, g[0]), g[1])
+	}
+	return b
+}
+
+func decodeDevice(b []byte) (deviceState, error) {
+	var d deviceState
+	var vs []uint64
+	for len(b) > 0 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return d, errState
+		}
+		vs, b = append(vs, v), b[n:]
+	}
+	if len(vs)%2 != 1 {
+		return d, errState
+	}
+	d.Last = vs[0]
+	for i := 1; i < len(vs); i += 2 {
+		d.Gaps = append(d.Gaps, [2]uint64{vs[i], vs[i+1]})
+	}
+	return d, nil
 }
 
 // maxGaps bounds the ranges kept per device; the oldest are dropped.
@@ -478,30 +555,29 @@ const maxGaps = 256
 // missing); a seq at or below the highest seen is one too (going backwards,
 // or repeated), unless it fills a skip: a record synced late, which
 // late-upload finds by its own times.
-func (p *Projection) deviceSeq(tx *projections.Tx, e *projections.Entry, add func(rule, check, sev string, from time.Time, due, actual *time.Time, msg string)) error {
+func (p *Projection) deviceSeq(tx *projections.Tx, e *projections.Entry, rec time.Time, add func(rule, check, sev string, from time.Time, due, actual *time.Time, msg string)) error {
 	k := deviceKey(e.DeviceID)
 	v, err := tx.Get(k)
 	if err != nil {
 		return err
 	}
 	seq := uint64(e.DeviceSeq)
-	rec := e.RecordedAt
 	var d deviceState
 	if v == nil {
 		d.Last = seq
 	} else {
-		if err := json.Unmarshal(v, &d); err != nil {
+		if d, err = decodeDevice(v); err != nil {
 			return fmt.Errorf("compliance: device %s: %v", e.DeviceID, err)
 		}
 		switch {
+		case seq == d.Last+1:
+			d.Last = seq
 		case seq > d.Last:
-			if seq > d.Last+1 {
-				add(RuleLateUpload, "seq-gap", projections.Warning, rec, nil, at(rec),
-					fmt.Sprintf("设备%s的记录序号从%d跳到%d，缺少%d条记录", e.DeviceID, d.Last, seq, seq-d.Last-1))
-				d.Gaps = append(d.Gaps, [2]uint64{d.Last + 1, seq - 1})
-				if len(d.Gaps) > maxGaps {
-					d.Gaps = d.Gaps[len(d.Gaps)-maxGaps:]
-				}
+			add(RuleLateUpload, "seq-gap", projections.Warning, rec, nil, at(rec),
+				fmt.Sprintf("设备%s的记录序号从%d跳到%d，缺少%d条记录", e.DeviceID, d.Last, seq, seq-d.Last-1))
+			d.Gaps = append(d.Gaps, [2]uint64{d.Last + 1, seq - 1})
+			if len(d.Gaps) > maxGaps {
+				d.Gaps = d.Gaps[len(d.Gaps)-maxGaps:]
 			}
 			d.Last = seq
 		default:
@@ -527,8 +603,7 @@ func (p *Projection) deviceSeq(tx *projections.Tx, e *projections.Entry, add fun
 			}
 		}
 	}
-	b, _ := json.Marshal(&d)
-	return tx.Set(k, b)
+	return tx.Set(k, d.encode())
 }
 
 func at(t time.Time) *time.Time { return &t }

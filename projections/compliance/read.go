@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,14 +34,6 @@ func (p *Projection) materialize(f *pot, now time.Time) projections.Finding {
 	return out
 }
 
-func decodeStored(b []byte) (*stored, error) {
-	var s stored
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("compliance: finding: %v", err)
-	}
-	return &s, nil
-}
-
 // Case returns the findings of case id visible at now, and the open
 // deadlines of its rules, from sn. It implements casefile.Compliance. A
 // case the projection has not seen has neither.
@@ -52,7 +43,7 @@ func (p *Projection) Case(sn *projections.Snapshot, id uuid.UUID, now time.Time)
 	if err != nil || b == nil {
 		return fs, ds, err
 	}
-	c, err := decodeState(b)
+	c, err := p.decodeState(id, b)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -64,7 +55,7 @@ func (p *Projection) Case(sn *projections.Snapshot, id uuid.UUID, now time.Time)
 		if v == nil {
 			return nil, nil, fmt.Errorf("compliance: case %s: index entry %x missing", id, r.Key)
 		}
-		s, err := decodeStored(v)
+		s, err := p.decodeStored(v)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -168,7 +159,7 @@ func (p *Projection) List(sn *projections.Snapshot, f Filter, now time.Time, lim
 				ok = it.SeekGE(ruleEnd)
 				continue
 			}
-			s, err := decodeStored(it.Value())
+			s, err := p.decodeStored(it.Value())
 			if err != nil {
 				return nil, err
 			}
@@ -240,7 +231,7 @@ func (p *Projection) scanYear(sn *projections.Snapshot, year int, rule string, s
 			lo := binary.BigEndian.AppendUint64(slices.Clip(pre), timeKey(y0))
 			up := binary.BigEndian.AppendUint64(slices.Clip(pre), timeKey(hi))
 			if err := scan(sn, lo, up, func(k, v []byte) error {
-				s, err := decodeStored(v)
+				s, err := p.decodeStored(v)
 				if err != nil {
 					return err
 				}
@@ -267,11 +258,12 @@ func (p *Projection) scanYear(sn *projections.Snapshot, year int, rule string, s
 		}
 		from := timeOfKey(binary.BigEndian.Uint64(rest))
 		add := binary.BigEndian.Uint64(rest[len(rest)-8:])
-		var h history
-		if err := json.Unmarshal(v, &h); err != nil {
-			return fmt.Errorf("compliance: history: %v", err)
+		d := &decoder{b: v, loc: p.loc}
+		until, end := d.opttime(), d.uv()
+		if d.err != nil {
+			return fmt.Errorf("compliance: history value %x", v)
 		}
-		if add < size && h.End >= size && !from.After(now) && (h.Until == nil || now.Before(*h.Until)) {
+		if add < size && end >= size && !from.After(now) && (until == nil || now.Before(*until)) {
 			var c uuid.UUID
 			copy(c[:], rest[8:24])
 			fn(string(r), c, binary.BigEndian.Uint64(rest[24:32]))

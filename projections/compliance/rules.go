@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/liuhen/liuhen/internal/catalog"
@@ -91,41 +92,117 @@ type eval struct {
 	inv map[string]bool // investigators, built on first use
 }
 
-// evaluate returns every finding case c has or will have: its entry
-// findings, and for each rule the findings of the case's facts, with
-// deadlines that have not passed as findings visible from their due date.
-func (p *Projection) evaluate(c *caseState, id string) []pot {
+// evaluate returns every finding case c has or will have, of the rules in
+// only (all rules if nil): its entry findings (two-officers, late-upload),
+// and for each rule the findings of the case's facts, with deadlines that
+// have not passed as findings visible from their due date.
+func (p *Projection) evaluate(c *caseState, id string, only ruleSet) []pot {
 	x := &eval{p: p, c: c, id: id}
-	x.out = append(x.out, c.Static...)
-	for _, r := range []struct {
-		id string
-		fn func()
-	}{
-		{RuleFiledBeforeInvestig, x.filedBeforeInvestigation},
-		{RuleNoticeBeforeDecision, x.noticeBeforeDecision},
-		{RuleHearing, x.hearing},
-		{RuleLegalReview, x.legalReview},
-		{RuleCollectiveDiscussion, x.collectiveDiscussion},
-		{RuleDecision90d, x.decision90d},
-		{RulePreservation7d, x.preservation7d},
-		{RuleMeasure30d, x.measure30d},
-		{RuleService7d, x.service7d},
-		{RulePublish7wd, x.publish7wd},
-		{RuleWithdraw3d, x.withdraw3d},
-		{RulePayment15d, x.payment15d},
-		{RuleCourtEnforcement, x.courtEnforcement},
-		{RuleNoNightHoliday, x.noNightHoliday},
-		{RuleAVCoverage, x.avCoverage},
-		{RuleClosePreconditions, x.closePreconditions},
-	} {
-		if !p.disabled[r.id] {
-			r.fn()
+	for _, f := range c.Static {
+		if only.has(f.Rule) {
+			x.out = append(x.out, f)
+		}
+	}
+	only &= p.enabled
+	for i, bit := range evaluatorBits {
+		if only&bit != 0 {
+			evaluators[i].fn(x)
 		}
 	}
 	for i := range x.out {
 		x.out[i].CaseID = id
 	}
 	return x.out
+}
+
+// evaluators are the rules evaluated on a case's facts, with the record
+// types each reads besides case.opened (which every rule reads: procedure,
+// parties, category). An entry re-evaluates only the rules that read its
+// type; the others' findings cannot have changed. Types that come from the
+// parameters (the filing acts, the audio-video scenes) are added in New.
+var evaluators = []evaluator{
+	{RuleFiledBeforeInvestig, (*eval).filedBeforeInvestigation, nil},
+	{RuleNoticeBeforeDecision, (*eval).noticeBeforeDecision, []string{"decision.made", "notice.served", "statement.recorded", "statement.waived", "hearing.held"}},
+	{RuleHearing, (*eval).hearing, append([]string{"hearing.requested", "notice.served", "hearing.notified", "hearing.held", "decision.made"}, investigativeTypes...)},
+	{RuleLegalReview, (*eval).legalReview, append([]string{"decision.made", "hearing.held", "review.completed"}, investigativeTypes...)},
+	{RuleCollectiveDiscussion, (*eval).collectiveDiscussion, []string{"decision.made", "discussion.held"}},
+	{RuleDecision90d, (*eval).decision90d, []string{"case.extended", "hearing.requested", "hearing.held", "decision.made", "case.closed"}},
+	{RulePreservation7d, (*eval).preservation7d, []string{"evidence.preserved", "evidence.preservation_resolved"}},
+	{RuleMeasure30d, (*eval).measure30d, []string{"measure.imposed", "measure.extended", "measure.released", "decision.made"}},
+	{RuleService7d, (*eval).service7d, []string{"decision.made", "document.served"}},
+	{RulePublish7wd, (*eval).publish7wd, []string{"decision.made", "decision.published", "reconsideration.decided", "lawsuit.judged"}},
+	{RuleWithdraw3d, (*eval).withdraw3d, []string{"reconsideration.decided", "lawsuit.judged", "decision.published", "publication.withdrawn"}},
+	{RulePayment15d, (*eval).payment15d, []string{"decision.made", "reconsideration.decided", "lawsuit.judged", "document.served",
+		"payment.deferred", "payment.received", "enforcement.applied", "case.closed"}},
+	{RuleCourtEnforcement, (*eval).courtEnforcement, []string{"enforcement.applied", "reminder.served", "decision.made", "reconsideration.decided",
+		"reconsideration.filed", "lawsuit.judged", "lawsuit.filed", "document.served", "payment.deferred", "payment.received", "case.closed"}},
+	{RuleNoNightHoliday, (*eval).noNightHoliday, []string{"enforcement.executed"}},
+	{RuleAVCoverage, (*eval).avCoverage, []string{"recording.made", "recording.linked"}},
+	{RuleClosePreconditions, (*eval).closePreconditions, []string{"case.closed", "measure.imposed", "measure.released", "decision.made",
+		"payment.received", "enforcement.applied", "decision.published", "reconsideration.decided", "lawsuit.judged"}},
+}
+
+type evaluator struct {
+	id    string
+	fn    func(*eval)
+	reads []string
+}
+
+// evaluatorBits are the evaluators' rules as sets.
+var evaluatorBits = func() []ruleSet {
+	bs := make([]ruleSet, len(evaluators))
+	for i, r := range evaluators {
+		bs[i] = 1 << ruleIndex[r.id]
+	}
+	return bs
+}()
+
+var investigativeTypes = []string{"inspection.recorded", "inquiry.recorded", "evidence.collected", "evidence.preserved", "measure.imposed", "investigation.concluded"}
+
+// A ruleSet is a set of rules, by their index in rules; allRules is every
+// rule.
+type ruleSet uint32
+
+const allRules = ruleSet(1<<ruleCount - 1)
+
+var ruleIndex = func() map[string]int {
+	m := map[string]int{}
+	for i, r := range rules {
+		m[r.ID] = i
+	}
+	return m
+}()
+
+func (s ruleSet) has(rule string) bool { return s&(1<<ruleIndex[rule]) != 0 }
+
+func (s *ruleSet) add(rule string) { *s |= 1 << ruleIndex[rule] }
+
+// buildReaders maps each record type to the rules that read it;
+// case.opened is read by all. It also sets the enabled rules.
+func (p *Projection) buildReaders() {
+	p.enabled = allRules
+	for _, id := range p.params.Disabled {
+		p.enabled &^= 1 << ruleIndex[id]
+	}
+	p.readers = map[string]ruleSet{}
+	add := func(typ, rule string) {
+		s := p.readers[typ]
+		s.add(rule)
+		p.readers[typ] = s
+	}
+	for _, r := range evaluators {
+		add("case.opened", r.id)
+		for _, t := range r.reads {
+			add(t, r.id)
+		}
+	}
+	for _, t := range p.params.Filing.Acts {
+		add(t, RuleFiledBeforeInvestig)
+	}
+	for _, s := range p.params.AV.Scenes {
+		t, _, _ := strings.Cut(s, ":")
+		add(t, RuleAVCoverage)
+	}
 }
 
 // finding adds a finding. from is when it shows; open marks a missing act

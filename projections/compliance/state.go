@@ -2,8 +2,6 @@ package compliance
 
 import (
 	"cmp"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -26,16 +24,6 @@ type caseState struct {
 	Static []pot       `json:"static,omitempty"` // entry findings (two-officers, late-upload)
 	Pots   []potRef    `json:"pots,omitempty"`   // the live index entries of the case
 }
-
-func decodeState(b []byte) (*caseState, error) {
-	var c caseState
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("compliance: case state: %v", err)
-	}
-	return &c, nil
-}
-
-func encodeState(c *caseState) ([]byte, error) { return json.Marshal(c) }
 
 // event is one entry of a case as the rules see it.
 type event struct {
@@ -176,27 +164,17 @@ var needsData = map[string]bool{
 	"case.opened": true, "evidence.preserved": true, "measure.imposed": true, "measure.extended": true,
 	"notice.served": true, "hearing.notified": true, "hearing.held": true, "review.completed": true,
 	"decision.made": true, "document.served": true, "decision.published": true, "payment.received": true,
-	"payment.deferred": true, "reminder.served": true, "enforcement.ruled": true, "enforcement.executed": true,
+	"payment.deferred": true, "enforcement.executed": true,
 	"reconsideration.decided": true, "lawsuit.judged": true, "recording.made": true, "recording.linked": true,
-	"device.clock_observed": true, "order.issued": true, "inquiry.recorded": true, "evidence.collected": true,
+	"device.clock_observed": true, "inquiry.recorded": true, "evidence.collected": true,
 	"case.extended": true,
 }
 
-func decodeData(e *projections.Entry) (*data, error) {
-	d := &data{}
-	if !needsData[e.Type] {
-		return d, nil
-	}
-	if err := e.DecodeData(d); err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
-func (d *data) recording(seq uint64) recording {
+func (d *data) recording(seq uint64, loc *time.Location) recording {
 	r := recording{Seq: seq}
 	r.From, _ = ledger.ParseTimestamp(d.StartedAt)
 	r.To, _ = ledger.ParseTimestamp(d.EndedAt)
+	r.From, r.To = r.From.In(loc), r.To.In(loc)
 	for _, g := range d.Interruptions {
 		r.Gaps = append(r.Gaps, [2]string{g.From, g.To})
 	}
@@ -205,14 +183,17 @@ func (d *data) recording(seq uint64) recording {
 
 // investigative lists the acts whose officers are the case's investigators
 // (调查人员), who may neither review (Art 58) nor chair a hearing (Art 64).
-var investigative = map[string]bool{
-	"inspection.recorded": true, "inquiry.recorded": true, "evidence.collected": true,
-	"evidence.preserved": true, "measure.imposed": true, "investigation.concluded": true,
-}
+var investigative = func() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range investigativeTypes {
+		m[t] = true
+	}
+	return m
+}()
 
-// apply adds entry e to the state.
-func (c *caseState) apply(e *projections.Entry, d *data) {
-	ev := event{Seq: e.Seq, Type: e.Type, At: e.OccurredAt}
+// apply adds entry e to the state; times are kept in loc.
+func (c *caseState) apply(e *projections.Entry, d *data, loc *time.Location) {
+	ev := event{Seq: e.Seq, Type: e.Type, At: e.OccurredAt.In(loc)}
 	if investigative[e.Type] {
 		for _, o := range e.Officers {
 			if k := cmp.Or(o.ID, o.CertNo); k != "" && !slices.Contains(ev.Offs, k) {
@@ -251,22 +232,20 @@ func (c *caseState) apply(e *projections.Entry, d *data) {
 		ev.Fen = d.AmountFen
 	case "payment.deferred":
 		ev.When = d.Until
-	case "order.issued", "reminder.served":
-		ev.When = d.Deadline
 	case "hearing.notified":
 		ev.When = d.HearingAt
 	case "hearing.held":
 		ev.Who = d.Chair
 	case "review.completed":
 		ev.Who, ev.Outcome = d.Reviewer, d.Result
-	case "reconsideration.decided", "lawsuit.judged", "enforcement.ruled":
+	case "reconsideration.decided", "lawsuit.judged":
 		ev.Outcome = d.Result
 	case "measure.imposed":
 		ev.N = d.TermDays
 	case "measure.extended", "case.extended":
 		ev.N = d.ExtraDays
 	case "recording.made":
-		c.addRecording(d.recording(e.Seq))
+		c.addRecording(d.recording(e.Seq, loc))
 	}
 	switch e.Type {
 	case "measure.imposed", "enforcement.executed", "evidence.preserved", "inquiry.recorded", "evidence.collected":
@@ -278,9 +257,11 @@ func (c *caseState) apply(e *projections.Entry, d *data) {
 		}
 		var s span
 		if t, err := ledger.ParseTimestamp(m.StartedAt); err == nil {
+			t = t.In(loc)
 			s.From = &t
 		}
 		if t, err := ledger.ParseTimestamp(m.EndedAt); err == nil {
+			t = t.In(loc)
 			s.To = &t
 		}
 		ev.Media = append(ev.Media, s)

@@ -1,0 +1,213 @@
+package compliance_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/google/uuid"
+	"github.com/liuhen/liuhen/projections"
+	"github.com/liuhen/liuhen/projections/casefile"
+	"github.com/liuhen/liuhen/projections/compliance"
+	"github.com/liuhen/liuhen/projections/internal/feed"
+	"github.com/liuhen/liuhen/projections/internal/projtest"
+	"github.com/liuhen/liuhen/projections/internal/synth"
+	"github.com/liuhen/liuhen/projections/public"
+	"github.com/liuhen/liuhen/projections/report"
+)
+
+// benchCases is the number of synthetic cases of the benchmark ledger
+// (about 12.5 entries each): LIUHEN_BENCH_CASES, default 4000 (~50k
+// entries), as in the projections' BenchmarkCatchUp.
+func benchCases() int {
+	if n, err := strconv.Atoi(os.Getenv("LIUHEN_BENCH_CASES")); err == nil && n > 0 {
+		return n
+	}
+	return 4000
+}
+
+var bench = struct {
+	sync.Mutex
+	l *clockLedger
+}{}
+
+// benchLedger is a synthetic year whose devices sync within minutes
+// (recorded_at follows occurred_at) and number their records in order, so
+// that the rules see realistic data rather than one late upload per entry.
+// Like the projections' benchmark ledger it is on disk, in a directory
+// left in the system's temporary directory.
+func benchLedger(b *testing.B) *clockLedger {
+	bench.Lock()
+	defer bench.Unlock()
+	if bench.l != nil {
+		return bench.l
+	}
+	recs := synth.Year(synth.Options{Seed: 1, Cases: benchCases(), Year: 2020})
+	dir, err := os.MkdirTemp("", "liuhen-compliance-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := createLedger(b, filepath.Join(dir, "ledger"), vfs.Default) // kept open for the whole run: benchmarks share it
+	seq := map[string]int64{}
+	var batch [][]byte
+	var hour time.Time
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		l.mu.Lock()
+		l.clock = hour.Add(65 * time.Minute)
+		l.mu.Unlock()
+		projtest.Append(b, l.Ledger, batch)
+		batch = batch[:0]
+	}
+	for _, raw := range recs {
+		var m map[string]any
+		json.Unmarshal(raw, &m)
+		at, _ := time.Parse(time.RFC3339, m["occurred_at"].(string))
+		if h := at.Truncate(time.Hour); !h.Equal(hour) {
+			flush()
+			hour = h
+		}
+		dev := m["device"].(map[string]any)
+		seq[dev["id"].(string)]++
+		dev["seq"] = seq[dev["id"].(string)]
+		out, _ := json.Marshal(m)
+		batch = append(batch, out)
+	}
+	flush()
+	bench.l = l
+	return l
+}
+
+// cpuTime is the process's user and system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func baseProjections() []projections.Projection {
+	return []projections.Projection{casefile.New(), report.New(report.Config{Calendar: compliance.DefaultCalendar()}),
+		public.New(public.Config{Agency: "晋城市城市管理局"})}
+}
+
+// catchUp builds a store of projs from empty to the ledger's head, as the
+// projections' BenchmarkCatchUp does (verify, decode, apply, batches of
+// 1000, NoSync), and returns its wall and process CPU time.
+func catchUp(b *testing.B, l *clockLedger, projs []projections.Projection) (wall, cpu time.Duration) {
+	size := l.Head().Size
+	rt := projtest.Runtime(b, l.Ledger, b.TempDir(), feed.Options{BatchSize: 1000, NoSync: true})
+	st, err := rt.Register("read", projs...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	t0, c0 := time.Now(), cpuTime()
+	go func() { done <- rt.Run(ctx) }()
+	if err := st.Wait(ctx, size); err != nil {
+		b.Fatal(err)
+	}
+	cancel()
+	<-done
+	wall, cpu = time.Since(t0), cpuTime()-c0
+	rt.Close()
+	return wall, cpu
+}
+
+// BenchmarkCatchUp measures catch-up from an empty store without and with
+// the compliance projection, over the same ledger, alternately, so that
+// both see the same load on a shared machine: the difference is the cost
+// of evaluating every rule on every entry and keeping the findings index.
+// Each op is one run of each. It reports the fastest run of each (the one
+// least disturbed by other processes) by wall clock and by process CPU
+// time (all goroutines, GC included), and the overheads.
+func BenchmarkCatchUp(b *testing.B) {
+	l := benchLedger(b)
+	size := float64(l.Head().Size)
+	best := func(d *time.Duration, v time.Duration) {
+		if *d == 0 || v < *d {
+			*d = v
+		}
+	}
+	var bw, bc, ww, wc time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		p, err := compliance.New(compliance.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, with := range []bool{i%2 == 1, i%2 == 0} {
+			if with {
+				w, c := catchUp(b, l, append(baseProjections(), p))
+				best(&ww, w)
+				best(&wc, c)
+			} else {
+				w, c := catchUp(b, l, baseProjections())
+				best(&bw, w)
+				best(&bc, c)
+			}
+		}
+	}
+	b.ReportMetric(size, "entries")
+	b.ReportMetric(size/bw.Seconds(), "base-entries/s")
+	b.ReportMetric(size/ww.Seconds(), "with-entries/s")
+	b.ReportMetric(float64(bc.Microseconds())/size, "base-cpu-µs/entry")
+	b.ReportMetric(float64(wc.Microseconds())/size, "with-cpu-µs/entry")
+	b.ReportMetric(100*(ww.Seconds()/bw.Seconds()-1), "wall-overhead-%")
+	b.ReportMetric(100*(wc.Seconds()/bc.Seconds()-1), "cpu-overhead-%")
+}
+
+// BenchmarkRead measures the read side over the benchmark ledger at the
+// end of the following year: a page of 50 open findings across cases, one
+// case's findings, and the annual report's counts by rule.
+func BenchmarkRead(b *testing.B) {
+	l := benchLedger(b)
+	p, err := compliance.New(compliance.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := projtest.Build(b, l.Ledger, append(baseProjections(), p)...)
+	sn, err := st.Snapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sn.Close()
+	now := time.Date(2021, 12, 31, 0, 0, 0, 0, cst)
+	open := true
+	page, err := p.List(sn, compliance.Filter{}, now, 500, "")
+	if err != nil || len(page.Findings) == 0 {
+		b.Fatalf("List = %v, %v", page, err)
+	}
+	id := uuid.MustParse(page.Findings[0].CaseID)
+	b.Run("list-open-page", func(b *testing.B) {
+		for range b.N {
+			if _, err := p.List(sn, compliance.Filter{Open: &open}, now, 50, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("case", func(b *testing.B) {
+		for range b.N {
+			if _, _, err := p.Case(sn, id, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("report-count", func(b *testing.B) {
+		for range b.N {
+			if _, err := p.Count(sn, 2020, sn.Size, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

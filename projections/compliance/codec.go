@@ -1,0 +1,457 @@
+package compliance
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/liuhen/liuhen/internal/catalog"
+)
+
+// The case state is rewritten on every entry of its case, so it has a
+// compact binary encoding rather than JSON (the projection's catch-up cost
+// is mostly encoding). Times are stored as Unix nanoseconds and read back in
+// the agency's zone, so that a state decoded from the store and one kept
+// in memory between entries give the same bytes.
+//
+//	state    = version:1 proc:str cat:str flags:1 n:uv event* n:uv recording* static:bytes(JSON) n:uv potref*
+//	event    = seq:uv type:typ at:time n:uv str* outcome:str n:uv str* fen:v flags:1 doc:str method:str who:str
+//	           when:str n:v ref:uv(0: none, else seq+1) exempt:str n:uv span*
+//	span     = has:1 (bit 0 from, bit 1 to) [from:time] [to:time]
+//	recording= seq:uv from:time to:time n:uv (a:str b:str)*
+//	potref   = open:1 rule:1 (index in Rules) seq:uv check:str hash:uv add:uv from:time until:opttime
+//	           (the live key is rebuilt from these and the case id)
+//	str      = len:uv bytes     time = unix nanos:v     opttime = 0 | 1 time
+//	typ      = code:1 (index in the catalogue, then case.extended) | 0 str
+
+const stateVersion = 2
+
+// typeCodes numbers the record types for the state encoding: 0 is a type
+// written out as a string.
+var typeCodes, typeNames = func() (map[string]byte, []string) {
+	names := []string{""}
+	for _, t := range catalog.Types() {
+		names = append(names, t.Name)
+	}
+	names = append(names, "case.extended")
+	codes := map[string]byte{}
+	for i, n := range names[1:] {
+		codes[n] = byte(i + 1)
+	}
+	return codes, names
+}()
+
+func (e *encoder) typ(t string) {
+	if c, ok := typeCodes[t]; ok {
+		e.byte1(c)
+		return
+	}
+	e.byte1(0)
+	e.str(t)
+}
+
+func (d *decoder) typ() string {
+	c := d.byte1()
+	if c == 0 {
+		return d.str()
+	}
+	if int(c) >= len(typeNames) {
+		d.fail()
+		return ""
+	}
+	return typeNames[c]
+}
+
+type encoder struct{ b []byte }
+
+func (e *encoder) uv(v uint64)      { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) v(v int64)        { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) byte1(c byte)     { e.b = append(e.b, c) }
+func (e *encoder) str(s string)     { e.uv(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) bytes(s []byte)   { e.uv(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) time(t time.Time) { e.v(t.UnixNano()) }
+func (e *encoder) strs(ss []string) {
+	e.uv(uint64(len(ss)))
+	for _, s := range ss {
+		e.str(s)
+	}
+}
+func (e *encoder) opttime(t *time.Time) {
+	if t == nil {
+		e.byte1(0)
+		return
+	}
+	e.byte1(1)
+	e.time(*t)
+}
+
+var errState = errors.New("compliance: malformed case state")
+
+type decoder struct {
+	b   []byte
+	loc *time.Location
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errState
+	}
+	d.b = nil
+}
+
+func (d *decoder) uv() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) v() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte1() byte {
+	if len(d.b) < 1 {
+		d.fail()
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uv()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	s := d.b[:n:n]
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) str() string { return string(d.bytes()) }
+
+// count reads a length and checks it against what is left, so that bad
+// input cannot make a huge allocation.
+func (d *decoder) count() int {
+	n := d.uv()
+	if n > uint64(len(d.b)) || n > math.MaxInt32 {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) strs() []string {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = d.str()
+	}
+	return ss
+}
+
+func (d *decoder) time() time.Time { return time.Unix(0, d.v()).In(d.loc) }
+
+func (d *decoder) opttime() *time.Time {
+	if d.byte1() == 0 {
+		return nil
+	}
+	t := d.time()
+	return &t
+}
+
+func (p *Projection) encodeState(c *caseState) ([]byte, error) {
+	e := &encoder{b: make([]byte, 0, 256+64*len(c.Evs)+96*len(c.Pots))}
+	e.byte1(stateVersion)
+	e.str(c.Proc)
+	e.str(c.Cat)
+	var f byte
+	if c.Org {
+		f |= 1
+	}
+	if c.Minor {
+		f |= 2
+	}
+	e.byte1(f)
+	e.uv(uint64(len(c.Evs)))
+	for i := range c.Evs {
+		ev := &c.Evs[i]
+		e.uv(ev.Seq)
+		e.typ(ev.Type)
+		e.time(ev.At)
+		e.strs(ev.Offs)
+		e.str(ev.Outcome)
+		e.strs(ev.Pen)
+		e.v(ev.Fen)
+		e.byte1(ev.Flags)
+		e.str(ev.Doc)
+		e.str(ev.Method)
+		e.str(ev.Who)
+		e.str(ev.When)
+		e.v(int64(ev.N))
+		if ev.Ref == nil {
+			e.uv(0)
+		} else {
+			e.uv(*ev.Ref + 1)
+		}
+		e.str(ev.Exempt)
+		e.uv(uint64(len(ev.Media)))
+		for _, s := range ev.Media {
+			var has byte
+			if s.From != nil {
+				has |= 1
+			}
+			if s.To != nil {
+				has |= 2
+			}
+			e.byte1(has)
+			if s.From != nil {
+				e.time(*s.From)
+			}
+			if s.To != nil {
+				e.time(*s.To)
+			}
+		}
+	}
+	e.uv(uint64(len(c.Recs)))
+	for _, r := range c.Recs {
+		e.uv(r.Seq)
+		e.time(r.From)
+		e.time(r.To)
+		e.uv(uint64(len(r.Gaps)))
+		for _, g := range r.Gaps {
+			e.str(g[0])
+			e.str(g[1])
+		}
+	}
+	var static []byte
+	if len(c.Static) > 0 {
+		var err error
+		if static, err = json.Marshal(c.Static); err != nil {
+			return nil, err
+		}
+	}
+	e.bytes(static)
+	e.uv(uint64(len(c.Pots)))
+	for _, r := range c.Pots {
+		// The key is rebuilt from its parts and the case id: status, rule,
+		// from (as below), seq, check, and the duplicate suffix.
+		k := parseLiveKey(r.Key)
+		var st byte
+		if k.open {
+			st = 1
+		}
+		e.byte1(st)
+		e.byte1(byte(ruleIndex[k.rule]))
+		e.uv(k.seq)
+		e.str(k.check)
+		e.uv(r.Hash)
+		e.uv(r.Add)
+		e.time(r.From)
+		e.opttime(r.Until)
+	}
+	return e.b, nil
+}
+
+func (p *Projection) decodeState(id uuid.UUID, b []byte) (*caseState, error) {
+	d := &decoder{b: b, loc: p.loc}
+	if d.byte1() != stateVersion {
+		return nil, errState
+	}
+	c := &caseState{Proc: d.str(), Cat: d.str()}
+	f := d.byte1()
+	c.Org, c.Minor = f&1 != 0, f&2 != 0
+	if n := d.count(); n > 0 {
+		c.Evs = make([]event, n)
+		for i := range c.Evs {
+			ev := &c.Evs[i]
+			ev.Seq, ev.Type, ev.At = d.uv(), d.typ(), d.time()
+			ev.Offs, ev.Outcome, ev.Pen, ev.Fen = d.strs(), d.str(), d.strs(), d.v()
+			ev.Flags, ev.Doc, ev.Method, ev.Who, ev.When = d.byte1(), d.str(), d.str(), d.str(), d.str()
+			ev.N = int(d.v())
+			if r := d.uv(); r > 0 {
+				r--
+				ev.Ref = &r
+			}
+			ev.Exempt = d.str()
+			if m := d.count(); m > 0 {
+				ev.Media = make([]span, m)
+				for j := range ev.Media {
+					has := d.byte1()
+					if has&1 != 0 {
+						t := d.time()
+						ev.Media[j].From = &t
+					}
+					if has&2 != 0 {
+						t := d.time()
+						ev.Media[j].To = &t
+					}
+				}
+			}
+		}
+	}
+	if n := d.count(); n > 0 {
+		c.Recs = make([]recording, n)
+		for i := range c.Recs {
+			r := &c.Recs[i]
+			r.Seq, r.From, r.To = d.uv(), d.time(), d.time()
+			if g := d.count(); g > 0 {
+				r.Gaps = make([][2]string, g)
+				for j := range r.Gaps {
+					r.Gaps[j] = [2]string{d.str(), d.str()}
+				}
+			}
+		}
+	}
+	if static := d.bytes(); len(static) > 0 && d.err == nil {
+		if err := json.Unmarshal(static, &c.Static); err != nil {
+			return nil, errState
+		}
+	}
+	if n := d.count(); n > 0 {
+		c.Pots = make([]potRef, n)
+		for i := range c.Pots {
+			r := &c.Pots[i]
+			open := d.byte1() == 1
+			ri := int(d.byte1())
+			seq, check := d.uv(), d.str()
+			r.Hash, r.Add, r.From, r.Until = d.uv(), d.uv(), d.time(), d.opttime()
+			if ri >= len(rules) {
+				d.fail()
+				break
+			}
+			r.Key = buildLiveKey(open, rules[ri].ID, timeKey(r.From), id, seq, check)
+			r.rule = 1 << ri
+		}
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return nil, errState
+	}
+	return c, nil
+}
+
+// hash is a fingerprint of everything a pot's stored value holds, computed
+// without encoding it: most findings of a case are unchanged by an entry,
+// and only changed ones are encoded and written.
+func (f *pot) hash() uint64 {
+	h := fnv.New64a()
+	var buf [8]byte
+	str := func(s string) {
+		binary.BigEndian.PutUint64(buf[:], uint64(len(s)))
+		h.Write(buf[:])
+		h.Write([]byte(s))
+	}
+	num := func(v uint64) {
+		binary.BigEndian.PutUint64(buf[:], v)
+		h.Write(buf[:])
+	}
+	tm := func(t *time.Time) {
+		if t == nil {
+			num(0)
+			return
+		}
+		num(1)
+		num(uint64(t.UnixNano()))
+		_, off := t.Zone()
+		num(uint64(off))
+	}
+	str(f.Rule)
+	str(f.Check)
+	str(f.Severity)
+	if f.Open {
+		num(1)
+	} else {
+		num(0)
+	}
+	str(f.Basis)
+	str(f.Message)
+	str(f.CaseID)
+	num(uint64(len(f.Seqs)))
+	for _, s := range f.Seqs {
+		num(s)
+	}
+	tm(f.Due)
+	tm(f.Actual)
+	num(uint64(f.SurchargeFen))
+	tm(&f.From)
+	tm(f.Until)
+	num(uint64(f.FineFen))
+	return h.Sum64()
+}
+
+// A live index value is a finding in binary: version:1 rule:str check:str
+// severity:str flags:1 (bit 0 open) message:str case:str n:uv seq:uv*
+// due:opttime actual:opttime surcharge:v from:time until:opttime fine:v
+// add:uv. The legal basis is the rule's, filled in when read.
+const storedVersion = 1
+
+func encodeStored(f *pot, add uint64) []byte {
+	e := &encoder{b: make([]byte, 0, 64+len(f.Message)+len(f.Rule)+len(f.Check)+8*len(f.Seqs))}
+	e.byte1(storedVersion)
+	e.str(f.Rule)
+	e.str(f.Check)
+	e.str(f.Severity)
+	var flags byte
+	if f.Open {
+		flags = 1
+	}
+	e.byte1(flags)
+	e.str(f.Message)
+	e.str(f.CaseID)
+	e.uv(uint64(len(f.Seqs)))
+	for _, q := range f.Seqs {
+		e.uv(q)
+	}
+	e.opttime(f.Due)
+	e.opttime(f.Actual)
+	e.v(f.SurchargeFen)
+	e.time(f.From)
+	e.opttime(f.Until)
+	e.v(f.FineFen)
+	e.uv(add)
+	return e.b
+}
+
+func (p *Projection) decodeStored(b []byte) (*stored, error) {
+	d := &decoder{b: b, loc: p.loc}
+	if d.byte1() != storedVersion {
+		return nil, errState
+	}
+	s := &stored{}
+	f := &s.pot
+	f.Rule, f.Check, f.Severity = d.str(), d.str(), d.str()
+	f.Open = d.byte1()&1 != 0
+	f.Message, f.CaseID = d.str(), d.str()
+	f.Seqs = make([]uint64, d.count())
+	for i := range f.Seqs {
+		f.Seqs[i] = d.uv()
+	}
+	f.Due, f.Actual, f.SurchargeFen = d.opttime(), d.opttime(), d.v()
+	f.From, f.Until, f.FineFen = d.time(), d.opttime(), d.v()
+	s.Add = d.uv()
+	if d.err != nil || len(d.b) != 0 || len(f.Seqs) == 0 {
+		return nil, errState
+	}
+	f.Basis = ruleByID[f.Rule].Basis
+	return s, nil
+}
