@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/liuhen/liuhen/internal/natsrv"
@@ -60,6 +61,16 @@ import (
 // batch is not committed; e.Bytes is valid only during the call.
 type Handler interface {
 	Apply(ctx context.Context, b *pebble.Batch, e *ledger.Entry) error
+}
+
+// A Flusher is a Handler that keeps part of its writes in memory across the
+// entries of a batch (a read model that many entries of a batch change is
+// then written once per batch). If the Handler is a Flusher, Flush is
+// called once per batch, after the batch's last Apply and before the batch
+// is committed with the position; it writes into b only. An error stops Run
+// and the batch is not committed.
+type Flusher interface {
+	Flush(ctx context.Context, b *pebble.Batch) error
 }
 
 // Options configures a Consumer. The zero value of every field means its
@@ -91,8 +102,9 @@ type Consumer struct {
 	opts Options
 	key  []byte
 
-	pos  atomic.Uint64 // entries applied; written by Run
-	last ledger.Hash   // leaf hash of entry pos-1; owned by Run
+	pos      atomic.Uint64 // entries applied; written by Run
+	last     ledger.Hash   // leaf hash of entry pos-1; owned by Run
+	batchLen int           // size of the last batch committed, in bytes; owned by Run
 
 	mu    sync.Mutex
 	moved chan struct{} // closed and replaced when pos moves; guarded by mu
@@ -239,17 +251,23 @@ func (f fatalErr) Is(target error) bool { return target == errFatal }
 func (f fatalErr) Unwrap() error        { return f.err }
 
 // session subscribes at the position and applies batches until an error.
+//
+// The subscription's delivery goroutine does the checks that need one
+// message only (leaf hash, reading the entry, headers, subject: see check),
+// so that they run beside the Handler; Run's goroutine checks the chain
+// (seq against the position, prev against the last leaf hash), applies and
+// commits.
 func (c *Consumer) session(ctx context.Context) error {
 	cons, err := c.durable(ctx)
 	if err != nil {
 		return err
 	}
-	ch := make(chan jetstream.Msg, 2*c.opts.Batch)
+	ch := make(chan delivery, 2*c.opts.Batch)
 	done := make(chan struct{})
 	defer close(done)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
-		case ch <- m:
+		case ch <- check(m):
 		case <-done:
 		}
 	},
@@ -261,28 +279,29 @@ func (c *Consumer) session(ctx context.Context) error {
 		return err
 	}
 	defer cc.Stop()
-	msgs := make([]jetstream.Msg, 0, c.opts.Batch)
+	ds := make([]delivery, 0, c.opts.Batch)
 	for {
 		select {
-		case m := <-ch:
-			msgs = append(msgs[:0], m)
+		case d := <-ch:
+			ds = append(ds[:0], d)
 		case <-cc.Closed():
 			return errors.New("consume: subscription closed")
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	more:
-		for len(msgs) < c.opts.Batch {
+		for len(ds) < c.opts.Batch {
 			select {
-			case m := <-ch:
-				msgs = append(msgs, m)
+			case d := <-ch:
+				ds = append(ds, d)
 			default:
 				break more
 			}
 		}
-		if err := c.apply(ctx, msgs); err != nil {
+		if err := c.apply(ctx, ds); err != nil {
 			return err
 		}
+		clear(ds) // drop the messages' buffers
 	}
 }
 
@@ -323,38 +342,45 @@ func (c *Consumer) durable(ctx context.Context) (jetstream.Consumer, error) {
 	return c.js.CreateConsumer(ctx, c.opts.Stream, cfg)
 }
 
-// apply verifies and applies msgs in one batch. On a broken entry it
-// commits what came before it and returns the *ledger.ChainError.
-func (c *Consumer) apply(ctx context.Context, msgs []jetstream.Msg) error {
-	b := c.db.NewBatch()
+// apply applies ds in one batch. On a broken entry it commits what came
+// before it and returns the *ledger.ChainError.
+func (c *Consumer) apply(ctx context.Context, ds []delivery) error {
+	b := c.db.NewBatchWithSize(c.batchLen) // grown once, not doubling its way up
 	defer b.Close()
 	pos, last := c.Position(), c.last
 	var stop error
-	for _, m := range msgs {
-		md, err := m.Metadata()
-		if err != nil {
-			stop = err
+	for i := range ds {
+		d := &ds[i]
+		if d.metaErr != nil {
+			stop = d.metaErr
 			break
 		}
-		seq := md.Sequence.Stream - 1
-		if seq < pos {
+		if d.seq < pos {
 			continue // redelivered
 		}
-		if seq > pos {
-			stop = &errGap{want: pos, got: seq}
+		if d.seq > pos {
+			stop = &errGap{want: pos, got: d.seq}
 			break
 		}
-		e, leaf, err := verify(m, seq, last)
+		err := d.err
+		if err == nil && d.e.Prev != last {
+			err = &ledger.ChainError{Seq: d.seq, What: "prev", Want: ledger.Hex(last), Got: ledger.Hex(d.e.Prev)}
+		}
 		if err != nil {
 			stop = fatalErr{fmt.Errorf("consume %s: %w", c.name, err)}
 			break
 		}
-		if err := c.h.Apply(ctx, b, e); err != nil {
-			return fatalErr{fmt.Errorf("consume %s: applying entry %d: %w", c.name, seq, err)}
+		if err := c.h.Apply(ctx, b, d.e); err != nil {
+			return fatalErr{fmt.Errorf("consume %s: applying entry %d: %w", c.name, d.seq, err)}
 		}
-		pos, last = pos+1, leaf
+		pos, last = pos+1, d.leaf
 	}
 	if pos != c.Position() {
+		if f, ok := c.h.(Flusher); ok {
+			if err := f.Flush(ctx, b); err != nil {
+				return fatalErr{fmt.Errorf("consume %s: flushing entries up to %d: %w", c.name, pos-1, err)}
+			}
+		}
 		v := binary.BigEndian.AppendUint64(make([]byte, 0, 40), pos)
 		v = append(v, last[:]...)
 		if err := b.Set(c.key, v, nil); err != nil {
@@ -364,6 +390,7 @@ func (c *Consumer) apply(ctx context.Context, msgs []jetstream.Msg) error {
 		if c.opts.NoSync {
 			opt = pebble.NoSync
 		}
+		c.batchLen = min(b.Len(), 64<<20)
 		if err := b.Commit(opt); err != nil {
 			return fatalErr{fmt.Errorf("consume %s: commit: %w", c.name, err)}
 		}
@@ -374,38 +401,129 @@ func (c *Consumer) apply(ctx context.Context, msgs []jetstream.Msg) error {
 		c.moved = make(chan struct{})
 		c.mu.Unlock()
 	}
-	if stop == nil && len(msgs) > 0 {
+	if stop == nil && len(ds) > 0 {
 		// AckAll: one ack covers the batch. The position, not the ack, is
 		// the truth; a lost ack only means redeliveries that are skipped.
-		_ = msgs[len(msgs)-1].Ack()
+		_ = ds[len(ds)-1].m.Ack()
 	}
 	return stop
 }
 
-// verify checks one delivered entry against the chain (see the package
-// doc) and returns it with its leaf hash.
-func verify(m jetstream.Msg, seq uint64, prev ledger.Hash) (*ledger.Entry, ledger.Hash, error) {
+// A delivery is a message with what check found out about it.
+type delivery struct {
+	m       jetstream.Msg
+	seq     uint64        // entry seq: stream sequence - 1
+	metaErr error         // the message has no JetStream metadata
+	e       *ledger.Entry // the entry read from the payload, if err is nil
+	leaf    ledger.Hash   // leaf hash of the payload
+	err     error         // a *ledger.ChainError found by check
+}
+
+// check verifies what one delivered message shows by itself (see the
+// package doc): the payload's leaf hash against the header, the entry read
+// from it, its seq against the stream sequence and the Liuhen-Seq header,
+// and the subject. The chain link (prev) is checked in apply.
+func check(m jetstream.Msg) delivery {
+	md, err := m.Metadata()
+	if err != nil {
+		return delivery{m: m, metaErr: err}
+	}
+	d := delivery{m: m, seq: md.Sequence.Stream - 1}
+	seq := d.seq
 	data := m.Data()
 	h := m.Headers()
-	leaf := ledger.LeafHash(data)
-	if got := h.Get(natsrv.HeaderLeafHash); got != ledger.Hex(leaf) {
-		return nil, leaf, &ledger.ChainError{Seq: seq, What: "leaf hash (payload against the " + natsrv.HeaderLeafHash + " header)", Want: got, Got: ledger.Hex(leaf)}
+	d.leaf = ledger.LeafHash(data)
+	if got := h.Get(natsrv.HeaderLeafHash); !hexEqual(got, d.leaf) {
+		d.err = &ledger.ChainError{Seq: seq, What: "leaf hash (payload against the " + natsrv.HeaderLeafHash + " header)", Want: got, Got: ledger.Hex(d.leaf)}
+		return d
 	}
-	e, err := natsrv.ScanEntry(data)
-	if err != nil {
-		return nil, leaf, &ledger.ChainError{Seq: seq, What: "entry does not read: " + err.Error()}
+	e, err := ledger.ScanEntry(data)
+	switch {
+	case err != nil:
+		d.err = &ledger.ChainError{Seq: seq, What: "entry does not read: " + err.Error()}
+	case e.Seq != seq:
+		d.err = &ledger.ChainError{Seq: seq, What: "seq", Want: fmt.Sprint(seq), Got: fmt.Sprint(e.Seq)}
+	case !decimalEqual(h.Get(natsrv.HeaderSeq), seq):
+		d.err = &ledger.ChainError{Seq: seq, What: natsrv.HeaderSeq + " header", Want: fmt.Sprint(seq), Got: h.Get(natsrv.HeaderSeq)}
+	case !subjectMatches(m.Subject(), e):
+		d.err = &ledger.ChainError{Seq: seq, What: "subject", Want: "…" + ".events." + natsrv.TypeTokens(e.Type) + "." + natsrv.CaseToken(e.CaseID), Got: m.Subject()}
+	default:
+		d.e = e
 	}
-	if e.Seq != seq {
-		return nil, leaf, &ledger.ChainError{Seq: seq, What: "seq", Want: fmt.Sprint(seq), Got: fmt.Sprint(e.Seq)}
+	return d
+}
+
+// hexEqual reports whether s is h in lowercase hex, without allocating.
+func hexEqual(s string, h ledger.Hash) bool {
+	const digits = "0123456789abcdef"
+	if len(s) != 2*len(h) {
+		return false
 	}
-	if e.Prev != prev {
-		return nil, leaf, &ledger.ChainError{Seq: seq, What: "prev", Want: ledger.Hex(prev), Got: ledger.Hex(e.Prev)}
+	for i, c := range h {
+		if s[2*i] != digits[c>>4] || s[2*i+1] != digits[c&0xf] {
+			return false
+		}
 	}
-	if got := h.Get(natsrv.HeaderSeq); got != strconv.FormatUint(seq, 10) {
-		return nil, leaf, &ledger.ChainError{Seq: seq, What: natsrv.HeaderSeq + " header", Want: fmt.Sprint(seq), Got: got}
+	return true
+}
+
+// decimalEqual reports whether s is n in decimal, without allocating.
+func decimalEqual(s string, n uint64) bool {
+	var buf [20]byte
+	return s == string(strconv.AppendUint(buf[:0], n, 10))
+}
+
+// subjectMatches reports whether subject ends in ".events.<type tokens>.<case
+// token>" (natsrv.TypeTokens, natsrv.CaseToken), without allocating.
+func subjectMatches(subject string, e *ledger.Entry) bool {
+	var buf [36]byte
+	ct := append(buf[:0], natsrv.NoCase...)
+	if e.CaseID != uuid.Nil {
+		ct = appendUUID(buf[:0], e.CaseID)
 	}
-	if suffix := ".events." + natsrv.TypeTokens(e.Type) + "." + natsrv.CaseToken(e.CaseID); !strings.HasSuffix(m.Subject(), suffix) {
-		return nil, leaf, &ledger.ChainError{Seq: seq, What: "subject", Want: "…" + suffix, Got: m.Subject()}
+	n := len(subject) - len(ct)
+	if n < 1 || subject[n-1] != '.' || subject[n:] != string(ct) {
+		return false
 	}
-	return e, leaf, nil
+	rest := subject[:n-1]
+	area, action, ok := strings.Cut(e.Type, ".")
+	if !ok {
+		area, action = e.Type, "-"
+	}
+	n = len(rest) - len(action)
+	if n < 0 || !sameExceptDots(rest[n:], action) {
+		return false
+	}
+	rest, ok = strings.CutSuffix(rest[:n], ".")
+	if !ok {
+		return false
+	}
+	rest, ok = strings.CutSuffix(rest, area)
+	return ok && strings.HasSuffix(rest, ".events.")
+}
+
+// sameExceptDots reports whether tok is action with every '.' as '-'.
+func sameExceptDots(tok, action string) bool {
+	for i := 0; i < len(action); i++ {
+		c := action[i]
+		if c == '.' {
+			c = '-'
+		}
+		if tok[i] != c {
+			return false
+		}
+	}
+	return true
+}
+
+// appendUUID appends u in its 8-4-4-4-12 lowercase form.
+func appendUUID(b []byte, u uuid.UUID) []byte {
+	const digits = "0123456789abcdef"
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, digits[c>>4], digits[c&0xf])
+	}
+	return b
 }
