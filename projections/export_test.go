@@ -1,6 +1,10 @@
 package projections
 
-import "github.com/cockroachdb/pebble/v2"
+import (
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/liuhen/liuhen/ledger"
+)
 
 // DBForTest returns the serving build's database.
 func DBForTest(s *Store) *pebble.DB {
@@ -8,3 +12,15 @@ func DBForTest(s *Store) *pebble.DB {
 	defer s.mu.RUnlock()
 	return s.cur.db
 }
+
+// DecodeFast decodes e with the scanner only (no fallback).
+func DecodeFast(e *ledger.Entry) (*Entry, error) {
+	m, err := scanRecord(e.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	return decodeMembers(e, m)
+}
+
+// DecodeFull decodes e with encoding/json/v2 only.
+var DecodeFull = decodeFull

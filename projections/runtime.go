@@ -28,10 +28,16 @@ type Projection interface {
 	Apply(ctx context.Context, tx *Tx, e *Entry) error
 }
 
-// Handler is the consumer's handler contract (package projections/consume):
-// it applies one verified entry, writing only into b.
+// Handler is the consumer's handler contract (package projections/consume,
+// with its optional consume.Flusher): Apply applies one verified entry,
+// writing only into b; Flush writes what the entries of the batch left in
+// memory into b. A consumer calls Flush once per batch, after the batch's
+// last Apply and before it commits b with its position. A consumer that
+// commits without calling Flush loses writes; the store handler notices it
+// at the next entry and fails.
 type Handler interface {
 	Apply(ctx context.Context, b *pebble.Batch, e *ledger.Entry) error
+	Flush(ctx context.Context, b *pebble.Batch) error
 }
 
 // Consumer is what the runtime needs of a consumer (package

@@ -7,15 +7,22 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
 	"github.com/liuhen/liuhen/ledger"
 )
 
 // Tx is what a projection sees while it applies one entry: reads see every
 // write of earlier entries, committed or still in the consumer's batch, and
 // writes go into the consumer's batch only. It is not safe for concurrent use.
+//
+// Objects written with Save stay in memory, decoded, until the consumer
+// flushes the batch: an object that many entries of a batch change (a case
+// touched by several entries) is encoded and written once per batch, not
+// once per entry.
 type Tx struct {
 	b *pebble.Batch
 	h *storeHandler
+	e *Entry // the entry being applied
 }
 
 // Get returns the value of key, or nil if it is absent. Writes made with Set
@@ -34,7 +41,8 @@ func (tx *Tx) Get(key []byte) ([]byte, error) {
 	return getCopy(tx.h.db, key)
 }
 
-// Set writes key and remembers the value for later reads.
+// Set writes key and remembers the value for later reads. The value must
+// not be modified afterwards.
 func (tx *Tx) Set(key, value []byte) error {
 	tx.h.cache[string(key)] = cached{bytes: value}
 	return tx.b.Set(key, value, nil)
@@ -51,8 +59,9 @@ func (tx *Tx) Delete(key []byte) error {
 }
 
 // Load returns the object stored under key, decoded with decode, or nil if
-// the key is absent. Objects are cached decoded between entries, so a caller
-// that changes the object must Save it before it returns.
+// the key is absent. Objects are cached decoded between entries (and
+// batches), so a caller that changes the object must Save it before it
+// returns, and decode must not keep references into its argument.
 func Load[T any](tx *Tx, key []byte, decode func([]byte) (*T, error)) (*T, error) {
 	if v, ok := tx.h.cache[string(key)]; ok {
 		if v.obj != nil {
@@ -75,14 +84,30 @@ func Load[T any](tx *Tx, key []byte, decode func([]byte) (*T, error)) (*T, error
 	return obj, nil
 }
 
-// Save writes obj under key, encoded with encode, and caches it decoded.
-func Save[T any](tx *Tx, key []byte, obj *T, encode func(*T) ([]byte, error)) error {
-	b, err := encode(obj)
-	if err != nil {
-		return err
+// LoadCase is Load for a key that only the entries of the case of the entry
+// being applied write, and only with Set or Save (a projection's per-case
+// state). If the store applied the case's first entry (case_seq 1) after
+// its cache was last emptied, every such key is in the cache or absent, and
+// LoadCase does not read the store: most cases begin during a catch-up.
+func LoadCase[T any](tx *Tx, key []byte, decode func([]byte) (*T, error)) (*T, error) {
+	if _, ok := tx.h.cache[string(key)]; !ok && tx.e != nil && tx.e.CaseID != uuid.Nil {
+		if _, fresh := tx.h.fresh[tx.e.CaseID]; fresh {
+			return nil, nil
+		}
 	}
-	tx.h.cache[string(key)] = cached{obj: obj}
-	return tx.b.Set(key, b, nil)
+	return Load(tx, key, decode)
+}
+
+// Save caches obj decoded under key and marks it to be written, encoded
+// with encode, when the batch is flushed; saving it again before then costs
+// nothing more. encode runs at the flush, on obj as it is then.
+func Save[T any](tx *Tx, key []byte, obj *T, encode func(*T) ([]byte, error)) error {
+	k := string(key)
+	if c, ok := tx.h.cache[k]; !ok || c.enc == nil {
+		tx.h.dirty = append(tx.h.dirty, k)
+	}
+	tx.h.cache[k] = cached{obj: obj, enc: func() ([]byte, error) { return encode(obj) }}
+	return nil
 }
 
 func getCopy(r pebble.Reader, key []byte) ([]byte, error) {
@@ -98,12 +123,15 @@ func getCopy(r pebble.Reader, key []byte) ([]byte, error) {
 }
 
 type cached struct {
-	bytes []byte // raw value; nil with obj nil means deleted
-	obj   any    // decoded object (Load/Save)
+	bytes []byte                 // raw value; nil with obj nil means deleted
+	obj   any                    // decoded object (Load/Save)
+	enc   func() ([]byte, error) // set while obj is saved but not yet in the batch
 }
 
 // keyApplied holds the seq of the last entry applied to the store, 8 bytes
-// big-endian. It is written in the same batch as the entry's writes.
+// big-endian. It is written in the same batch as the entries' writes: by
+// the batch's first entry (so that the batch is never empty after it) and
+// by Flush, for the last.
 var keyApplied = []byte("rt/applied")
 
 // maxCache is how many keys the handler keeps between entries before it
@@ -126,13 +154,16 @@ type storeHandler struct {
 	db    *pebble.DB
 	projs []Projection
 
-	cache   map[string]cached // writes since the last known committed point
-	last    uint64            // seq of the last entry applied through the cache
-	hasLast bool              // last is valid: the cache continues from it
+	cache     map[string]cached      // writes since the last known committed point
+	fresh     map[uuid.UUID]struct{} // cases begun (case_seq 1) since cache was last emptied
+	dirty     []string               // keys saved since the last Flush, in cache with enc set
+	last      uint64                 // seq of the last entry applied through the cache
+	hasLast   bool                   // last is valid: the cache continues from it
+	unflushed bool                   // entries were applied since the last Flush
 }
 
 func newStoreHandler(db *pebble.DB, projs []Projection) *storeHandler {
-	return &storeHandler{db: db, projs: projs, cache: make(map[string]cached)}
+	return &storeHandler{db: db, projs: projs, cache: make(map[string]cached), fresh: make(map[uuid.UUID]struct{})}
 }
 
 // Apply implements the consumer's Handler.
@@ -147,11 +178,11 @@ func (h *storeHandler) Apply(ctx context.Context, b *pebble.Batch, le *ledger.En
 		switch {
 		case inOrder && committed:
 			clear(h.cache) // too large, and safe to drop
+			clear(h.fresh)
 		case inOrder:
 			// A batch is in progress: its writes live only in the cache.
 		default:
-			clear(h.cache)
-			h.hasLast = false
+			h.reset()
 			if ok && le.Seq <= applied {
 				return nil // already applied: a redelivery
 			}
@@ -160,29 +191,81 @@ func (h *storeHandler) Apply(ctx context.Context, b *pebble.Batch, le *ledger.En
 			}
 		}
 	}
+	if len(h.dirty) > 0 && b.Empty() {
+		// Entries of an earlier batch saved objects, and this is a new
+		// batch: the earlier one was committed (or dropped) unflushed.
+		h.reset()
+		return fmt.Errorf("projections: entry %d: the consumer started a new batch without flushing the last one", le.Seq)
+	}
 	defer func() {
 		if err != nil {
-			clear(h.cache)
-			h.hasLast = false
+			h.reset()
 		}
 	}()
 	e, err := Decode(le)
 	if err != nil {
 		return err
 	}
-	tx := &Tx{b: b, h: h}
+	if b.Empty() {
+		if err := setApplied(b, le.Seq); err != nil {
+			return err
+		}
+	}
+	if e.CaseSeq == 1 {
+		h.fresh[e.CaseID] = struct{}{}
+	}
+	tx := &Tx{b: b, h: h, e: e}
 	for _, p := range h.projs {
 		if err := p.Apply(ctx, tx, e); err != nil {
 			return fmt.Errorf("projections: %s: entry %d: %w", p.Name(), le.Seq, err)
 		}
 	}
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], le.Seq)
-	if err := b.Set(keyApplied, v[:], nil); err != nil {
-		return err
-	}
-	h.last, h.hasLast = le.Seq, true
+	h.last, h.hasLast, h.unflushed = le.Seq, true, true
 	return nil
+}
+
+func setApplied(b *pebble.Batch, seq uint64) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], seq)
+	return b.Set(keyApplied, v[:], nil)
+}
+
+// Flush implements the consumer's Handler: it writes every object saved
+// since the last flush into b, which the consumer then commits.
+func (h *storeHandler) Flush(ctx context.Context, b *pebble.Batch) error {
+	for _, k := range h.dirty {
+		c := h.cache[k]
+		if c.enc == nil {
+			continue // overwritten by Set or Delete since
+		}
+		v, err := c.enc()
+		if err == nil {
+			err = b.Set([]byte(k), v, nil)
+		}
+		if err != nil {
+			h.reset()
+			return fmt.Errorf("projections: writing %q: %w", k, err)
+		}
+		c.enc = nil
+		h.cache[k] = c
+	}
+	h.dirty = h.dirty[:0]
+	if h.unflushed {
+		if err := setApplied(b, h.last); err != nil {
+			h.reset()
+			return err
+		}
+		h.unflushed = false
+	}
+	return nil
+}
+
+// reset forgets everything not known to be committed.
+func (h *storeHandler) reset() {
+	clear(h.cache)
+	clear(h.fresh)
+	h.dirty = h.dirty[:0]
+	h.hasLast, h.unflushed = false, false
 }
 
 func appliedString(applied uint64, ok bool) string {

@@ -3,14 +3,12 @@ package casefile
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/liuhen/liuhen/internal/catalog"
-	"github.com/liuhen/liuhen/ledger"
 	"github.com/liuhen/liuhen/projections"
 )
 
@@ -63,132 +61,158 @@ func orderKey(firstSeq uint64) []byte {
 }
 
 func recordingKey(id uuid.UUID) []byte { return append([]byte("cf/r/"), id[:]...) }
-func pendingKey(id uuid.UUID) []byte   { return append([]byte("cf/l/"), id[:]...) }
 
-func decodeFile(b []byte) (*File, error) {
-	var f File
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("casefile: %v", err)
-	}
-	return &f, nil
+// line is what Apply keeps of a case: its line in the case list and what
+// the line is computed from, stored under cf/o/ in the line encoding
+// (line.go).
+type line struct {
+	Summary
+	Refs  []officerKey // officers in order of appearance, as File.Officers
+	Fines []fine       // penalty decisions, in order
 }
 
-func encodeFile(f *File) ([]byte, error) { return json.Marshal(f) }
+type officerKey struct{ ID, CertNo string }
 
-// pendingLink is a recording.linked seen before the recording it names.
-type pendingLink struct {
-	CaseID string `json:"case_id"`
-	Seq    uint64 `json:"seq"`
+type fine struct {
+	Fen     int64
+	Revoked bool
 }
 
-// Apply implements projections.Projection.
+// Apply implements projections.Projection: it stores the entry in its case
+// (and a recording under its id, for the cases that link it later) and
+// updates the case's list line.
 func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projections.Entry) error {
 	if e.Type == "recording.made" {
-		if err := p.recordingMade(tx, e); err != nil {
+		if err := tx.Put(recordingKey(e.ID), e.Bytes); err != nil {
 			return err
 		}
 	}
 	if e.CaseID == uuid.Nil {
 		return nil
 	}
-	f, err := projections.Load(tx, caseKey(e.CaseID), decodeFile)
+	if err := tx.Put(itemKey(e.CaseID, e.Seq), e.Bytes); err != nil {
+		return err
+	}
+	l, err := p.loadLine(tx, e)
 	if err != nil {
 		return err
 	}
-	if f == nil {
-		f = &File{CaseID: e.CaseID.String(), Status: StatusOpen, FirstSeq: e.Seq, FirstAt: e.OccurredAt,
-			Officers: []OfficerRef{}, Documents: []Document{}, Decisions: []Decision{}, Payments: []Payment{}, Recordings: []Recording{}}
+	if err := l.apply(e); err != nil {
+		return err
 	}
-	f.LastSeq = e.Seq
-	f.Entries++
+	return projections.Save(tx, orderKey(l.FirstSeq), l, encodeLine)
+}
+
+// loadLine returns the case's line, a new one if e is its first entry.
+func (p *Projection) loadLine(tx *projections.Tx, e *projections.Entry) (*line, error) {
+	ck := caseKey(e.CaseID)
+	var first []byte
+	if e.CaseSeq > 1 { // the case's first entry finds nothing stored
+		var err error
+		if first, err = tx.Get(ck); err != nil {
+			return nil, err
+		}
+	}
+	if first == nil {
+		if err := tx.Set(ck, binary.BigEndian.AppendUint64(nil, e.Seq)); err != nil {
+			return nil, err
+		}
+		return &line{Summary: Summary{CaseID: e.CaseID.String(), Status: StatusOpen, FirstSeq: e.Seq, FirstAt: e.OccurredAt, Officers: []string{}}}, nil
+	}
+	if len(first) != 8 {
+		return nil, fmt.Errorf("casefile: %x holds %d bytes", ck, len(first))
+	}
+	l, err := projections.Load(tx, orderKey(binary.BigEndian.Uint64(first)), decodeLine)
+	if err == nil && l == nil {
+		err = fmt.Errorf("casefile: case %s has no list line", e.CaseID)
+	}
+	return l, err
+}
+
+// apply updates the line as the fold (File.apply) updates the File, for
+// what the list shows.
+func (l *line) apply(e *projections.Entry) error {
+	l.LastSeq = e.Seq
+	l.Entries++
 	for _, o := range e.Officers {
-		addOfficer(f, o)
+		l.addOfficer(o)
 	}
 	if t, ok := types[e.Type]; ok {
 		switch t.stage {
 		case catalog.StageRecording, catalog.StageCustody, catalog.StageDevice:
 		default:
-			f.Stage = t.stage
+			l.Stage = t.stage
 		}
 	}
-	var docNo struct {
-		DocumentNo string `json:"document_no"`
+	switch e.Type {
+	case "case.opened":
+		var d struct {
+			CaseNumber string `json:"case_number"`
+			Procedure  string `json:"procedure"`
+			Category   string `json:"category"`
+		}
+		if err := e.DecodeData(&d); err != nil {
+			return err
+		}
+		l.CaseNumber, l.Procedure, l.Category, l.OpenedAt = d.CaseNumber, d.Procedure, d.Category, at(e.OccurredAt)
+	case "decision.made":
+		var d struct {
+			Outcome string `json:"outcome"`
+			FineFen int64  `json:"fine_fen"`
+		}
+		if err := e.DecodeData(&d); err != nil {
+			return err
+		}
+		if d.Outcome == catalog.OutcomePenalty {
+			l.Fines = append(l.Fines, fine{Fen: d.FineFen})
+			l.FineFen += d.FineFen
+		}
+	case "reconsideration.decided":
+		var d struct {
+			Result string `json:"result"`
+		}
+		if err := e.DecodeData(&d); err != nil {
+			return err
+		}
+		if d.Result == catalog.ReconsiderationRevoked {
+			for i := len(l.Fines) - 1; i >= 0; i-- {
+				if !l.Fines[i].Revoked {
+					l.Fines[i].Revoked = true
+					l.FineFen -= l.Fines[i].Fen
+					break
+				}
+			}
+		}
+	case "payment.received":
+		var d struct {
+			AmountFen int64 `json:"amount_fen"`
+		}
+		if err := e.DecodeData(&d); err != nil {
+			return err
+		}
+		l.PaidFen += d.AmountFen
+	case "case.closed":
+		l.Status, l.ClosedAt = StatusClosed, at(e.OccurredAt)
+	case "case.archived":
+		l.Status = StatusArchived
 	}
-	if err := e.DecodeData(&docNo); err != nil {
-		return err
-	}
-	if docNo.DocumentNo != "" && e.Type != "decision.published" {
-		f.Documents = append(f.Documents, Document{DocumentNo: docNo.DocumentNo, Type: e.Type, TypeName: TypeName(e.Type), Seq: e.Seq, OccurredAt: e.OccurredAt})
-	}
-	if err := p.applyType(tx, f, e); err != nil {
-		return err
-	}
-	if err := tx.Put(itemKey(e.CaseID, e.Seq), mustJSON(newItem(e, docNo.DocumentNo, 0))); err != nil {
-		return err
-	}
-	if err := projections.Save(tx, caseKey(e.CaseID), f, encodeFile); err != nil {
-		return err
-	}
-	return tx.Put(orderKey(f.FirstSeq), mustJSON(summarize(f)))
+	return nil
 }
 
-func newItem(e *projections.Entry, docNo string, linked uint64) *Item {
-	it := &Item{
-		Seq: e.Seq, Hash: ledger.Hex(e.Leaf), Type: e.Type, TypeName: TypeName(e.Type),
-		OccurredAt: e.OccurredAt.Format(time.RFC3339Nano), RecordedAt: e.RecordedAt.UTC().Format(ledger.RecordedAtLayout),
-		DeviceID: e.DeviceID, Officers: e.Officers, Media: make([]MediaState, len(e.Media)),
-		DocumentNo: docNo, LinkedSeq: linked,
-	}
-	if it.Officers == nil {
-		it.Officers = []projections.Officer{}
-	}
-	for i, m := range e.Media {
-		it.Media[i] = MediaState{Media: m}
-	}
-	return it
-}
-
-func addOfficer(f *File, o projections.Officer) {
-	for i := range f.Officers {
-		r := &f.Officers[i]
+// addOfficer adds o as addOfficer adds it to File.Officers, and keeps
+// Summary.Officers (ids and cert_nos, in that order, once each) in step.
+func (l *line) addOfficer(o projections.Officer) {
+	for _, r := range l.Refs {
 		if (o.ID != "" && r.ID == o.ID) || (o.ID == "" && o.CertNo != "" && r.CertNo == o.CertNo) {
-			r.Entries++
 			return
 		}
 	}
-	f.Officers = append(f.Officers, OfficerRef{ID: o.ID, CertNo: o.CertNo, Name: o.Name, Entries: 1})
-}
-
-func summarize(f *File) *Summary {
-	s := &Summary{
-		CaseID: f.CaseID, CaseNumber: f.CaseNumber, Category: f.Category, Procedure: f.Procedure,
-		Stage: f.Stage, Status: f.Status, FirstSeq: f.FirstSeq, LastSeq: f.LastSeq, Entries: f.Entries,
-		OpenedAt: f.OpenedAt, FirstAt: f.FirstAt, ClosedAt: f.ClosedAt, Officers: []string{},
-	}
-	for _, d := range f.Decisions {
-		if d.Outcome == catalog.OutcomePenalty && !d.Revoked {
-			s.FineFen += d.FineFen
+	l.Refs = append(l.Refs, officerKey{ID: o.ID, CertNo: o.CertNo})
+	for _, k := range []string{o.ID, o.CertNo} {
+		if k != "" && !slices.Contains(l.Officers, k) {
+			l.Officers = append(l.Officers, k)
 		}
 	}
-	for _, p := range f.Payments {
-		s.PaidFen += p.AmountFen
-	}
-	for _, o := range f.Officers {
-		for _, k := range []string{o.ID, o.CertNo} {
-			if k != "" && !slices.Contains(s.Officers, k) {
-				s.Officers = append(s.Officers, k)
-			}
-		}
-	}
-	return s
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only our own types are encoded
-	}
-	return b
 }
 
 func at(t time.Time) *time.Time { return &t }

@@ -7,18 +7,24 @@
 //
 // All keys live under "cf/" in the projections store:
 //
-//	key                             value                         written
-//	cf/c/<case:16>                  File, JSON                    every entry of the case
-//	cf/t/<case:16><seq:8>           Item, JSON                    once per entry (and per linked recording)
-//	cf/o/<first seq:8>              Summary, JSON                 every entry of the case (list order)
-//	cf/r/<record id:16>             Recording, JSON               recording.made
-//	cf/l/<record id:16>             pending links, JSON           recording.linked before its recording
+//	key                             value                                   written
+//	cf/c/<case:16>                  first seq:8                             the case's first entry
+//	cf/t/<case:16><seq:8>           the entry, as stored in the ledger      once per entry of the case
+//	cf/o/<first seq:8>              Summary, JSON (and what it is made of)  once per batch that touched the case
+//	cf/r/<record id:16>             the recording.made entry                recording.made
 //
 // <case:16> and <record id:16> are the raw 16 bytes of the UUID; <seq:8> is
-// big-endian. The File stores facts only; everything that depends on the
-// clock (amounts outstanding, surcharge, overdue deadlines, media arrival)
-// is derived when it is read (View), so that it is never stale and a
-// calendar update needs no rebuild.
+// big-endian.
+//
+// The case file is the case's own entries: applying an entry stores its
+// bytes and updates the case's list line (Summary), nothing else, so it
+// costs the same however long the case is. Reading a case (Read) folds its
+// entries into the File and the timeline, and brings in the recordings its
+// recording.linked entries name (cf/r/), as of the snapshot read; a link
+// whose recording is not there yet completes once it is. Everything that
+// depends on the clock (amounts outstanding, surcharge, overdue deadlines,
+// media arrival) is derived when the case is read (View), so that it is
+// never stale and a calendar update needs no rebuild.
 package casefile
 
 import (
@@ -30,12 +36,14 @@ import (
 )
 
 // Version is the projection's version; bump it when Apply changes.
-const Version = 1
+// Version 2 stores the entries of each case and folds them when read.
+const Version = 2
 
 // Name is the projection's name.
 const Name = "casefile"
 
-// File is the stored case file: what the ledger says about one case.
+// File is the case file: what the ledger says about one case, folded from
+// its entries when it is read.
 type File struct {
 	CaseID       string            `json:"case_id"`
 	CaseNumber   string            `json:"case_number,omitempty"` // 案号

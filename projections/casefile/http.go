@@ -3,7 +3,6 @@ package casefile
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strconv"
@@ -40,29 +39,8 @@ type handler struct {
 // unknown.
 func Read(sn *projections.Snapshot, id uuid.UUID, cfg Config) (*View, error) {
 	cfg = cfg.withDefaults()
-	b, err := sn.Get(caseKey(id))
-	if err != nil || b == nil {
-		return nil, err
-	}
-	f, err := decodeFile(b)
-	if err != nil {
-		return nil, err
-	}
-	prefix := append([]byte("cf/t/"), id[:]...)
-	it, err := sn.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: projections.PrefixEnd(prefix)})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	var tl []Item
-	for ok := it.First(); ok; ok = it.Next() {
-		var item Item
-		if err := json.Unmarshal(it.Value(), &item); err != nil {
-			return nil, err
-		}
-		tl = append(tl, item)
-	}
-	if err := it.Error(); err != nil {
+	f, tl, err := fold(sn, id)
+	if err != nil || f == nil {
 		return nil, err
 	}
 	now := cfg.Now()
@@ -162,18 +140,18 @@ func List(sn *projections.Snapshot, f Filter, limit int, cursor string) (*Page, 
 	defer it.Close()
 	p := &Page{Cases: []Summary{}, AsOf: AsOf{Size: sn.Size}}
 	for ok := it.Last(); ok; ok = it.Prev() {
-		var s Summary
-		if err := json.Unmarshal(it.Value(), &s); err != nil {
+		l, err := decodeLine(it.Value())
+		if err != nil {
 			return nil, err
 		}
-		if !f.match(&s) {
+		if !f.match(&l.Summary) {
 			continue
 		}
 		if len(p.Cases) == limit {
 			p.Next = encodeCursor(p.Cases[limit-1].FirstSeq)
 			break
 		}
-		p.Cases = append(p.Cases, s)
+		p.Cases = append(p.Cases, l.Summary)
 	}
 	return p, it.Error()
 }

@@ -10,8 +10,9 @@ import (
 	"github.com/liuhen/liuhen/projections"
 )
 
-// applyType applies what is specific to e's type.
-func (p *Projection) applyType(tx *projections.Tx, f *File, e *projections.Entry) error {
+// applyType applies what is specific to e's type. link brings a recording
+// that e links to the case into f.
+func (f *File) applyType(e *projections.Entry, link func(id uuid.UUID) error) error {
 	t := e.OccurredAt
 	switch e.Type {
 	case "case.registered":
@@ -114,7 +115,7 @@ func (p *Projection) applyType(tx *projections.Tx, f *File, e *projections.Entry
 		if err := e.DecodeData(&d); err != nil {
 			return err
 		}
-		dec := Decision{Seq: e.Seq, Hash: ledger.Hex(e.Leaf), DocumentNo: d.DocumentNo, Outcome: d.Outcome,
+		dec := Decision{Seq: e.Seq, Hash: ledger.Hex(e.Hash()), DocumentNo: d.DocumentNo, Outcome: d.Outcome,
 			Penalties: d.Penalties, FineFen: d.FineFen, ConfiscatedFen: d.ConfiscatedFen, LegalBasis: d.LegalBasis,
 			Major: d.Major, OccurredAt: t}
 		if dec.Penalties == nil {
@@ -217,8 +218,8 @@ func (p *Projection) applyType(tx *projections.Tx, f *File, e *projections.Entry
 		}
 		f.Status, f.ArchivedAt, f.ArchiveNo, f.Retention = StatusArchived, at(t), d.ArchiveNo, d.Retention
 	case "recording.made":
-		r, err := projections.Load(tx, recordingKey(e.ID), decodeRecording)
-		if err != nil || r == nil {
+		r, err := newRecording(e)
+		if err != nil {
 			return err
 		}
 		addRecording(f, *r)
@@ -234,7 +235,7 @@ func (p *Projection) applyType(tx *projections.Tx, f *File, e *projections.Entry
 			if err != nil {
 				return fmt.Errorf("recording.linked: events: %v", err)
 			}
-			if err := p.link(tx, f, e.CaseID, id, e.Seq); err != nil {
+			if err := link(id); err != nil {
 				return err
 			}
 		}
@@ -274,16 +275,6 @@ func openMeasure(f *File) *Measure {
 	return nil
 }
 
-func decodeRecording(b []byte) (*Recording, error) {
-	var r Recording
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("casefile: recording: %v", err)
-	}
-	return &r, nil
-}
-
-func encodeRecording(r *Recording) ([]byte, error) { return json.Marshal(r) }
-
 func addRecording(f *File, r Recording) {
 	for _, x := range f.Recordings {
 		if x.ID == r.ID {
@@ -293,19 +284,18 @@ func addRecording(f *File, r Recording) {
 	f.Recordings = append(f.Recordings, r)
 }
 
-// recordingMade remembers a recording so that a later recording.linked can
-// bring it into its case, and completes links that arrived before it.
-func (p *Projection) recordingMade(tx *projections.Tx, e *projections.Entry) error {
+// newRecording returns the recording a recording.made entry records.
+func newRecording(e *projections.Entry) (*Recording, error) {
 	var d struct {
 		StartedAt     string            `json:"started_at"`
 		EndedAt       string            `json:"ended_at"`
 		Interruptions []json.RawMessage `json:"interruptions"`
 	}
 	if err := e.DecodeData(&d); err != nil {
-		return err
+		return nil, err
 	}
 	it := newItem(e, "", 0)
-	r := &Recording{ID: e.ID.String(), Seq: e.Seq, Hash: ledger.Hex(e.Leaf), DeviceID: e.DeviceID,
+	r := &Recording{ID: e.ID.String(), Seq: e.Seq, Hash: it.Hash, DeviceID: e.DeviceID,
 		OccurredAt: it.OccurredAt, RecordedAt: it.RecordedAt, Officers: it.Officers,
 		StartedAt: d.StartedAt, EndedAt: d.EndedAt, Interruptions: len(d.Interruptions), Media: e.Media}
 	if r.Media == nil {
@@ -314,80 +304,5 @@ func (p *Projection) recordingMade(tx *projections.Tx, e *projections.Entry) err
 	if e.CaseID != uuid.Nil {
 		r.CaseID = e.CaseID.String()
 	}
-	if err := projections.Save(tx, recordingKey(e.ID), r, encodeRecording); err != nil {
-		return err
-	}
-	pend, err := tx.Get(pendingKey(e.ID))
-	if err != nil || pend == nil {
-		return err
-	}
-	var links []pendingLink
-	if err := json.Unmarshal(pend, &links); err != nil {
-		return fmt.Errorf("casefile: pending links: %v", err)
-	}
-	for _, l := range links {
-		c, err := uuid.Parse(l.CaseID)
-		if err != nil {
-			return err
-		}
-		if c == e.CaseID {
-			continue // linked anyway as part of the case, below
-		}
-		f, err := projections.Load(tx, caseKey(c), decodeFile)
-		if err != nil {
-			return err
-		}
-		if f == nil {
-			continue
-		}
-		if err := p.link(tx, f, c, e.ID, l.Seq); err != nil {
-			return err
-		}
-		if err := projections.Save(tx, caseKey(c), f, encodeFile); err != nil {
-			return err
-		}
-		if err := tx.Put(orderKey(f.FirstSeq), mustJSON(summarize(f))); err != nil {
-			return err
-		}
-	}
-	return tx.Delete(pendingKey(e.ID))
-}
-
-// link brings recording id into case c's file f, by the recording.linked at
-// linkSeq; if the recording is not known yet, the link waits for it.
-func (p *Projection) link(tx *projections.Tx, f *File, c, id uuid.UUID, linkSeq uint64) error {
-	r, err := projections.Load(tx, recordingKey(id), decodeRecording)
-	if err != nil {
-		return err
-	}
-	if r == nil {
-		var links []pendingLink
-		if b, err := tx.Get(pendingKey(id)); err != nil {
-			return err
-		} else if b != nil {
-			if err := json.Unmarshal(b, &links); err != nil {
-				return err
-			}
-		}
-		links = append(links, pendingLink{CaseID: c.String(), Seq: linkSeq})
-		return tx.Set(pendingKey(id), mustJSON(links))
-	}
-	if r.CaseID == c.String() {
-		return nil // already in the case's own chain
-	}
-	for _, x := range f.Recordings {
-		if x.ID == r.ID {
-			return nil
-		}
-	}
-	linked := *r
-	linked.LinkedSeq = linkSeq
-	f.Recordings = append(f.Recordings, linked)
-	it := &Item{Seq: r.Seq, Hash: r.Hash, Type: "recording.made", TypeName: TypeName("recording.made"),
-		OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, DeviceID: r.DeviceID, Officers: r.Officers,
-		Media: make([]MediaState, len(r.Media)), LinkedSeq: linkSeq}
-	for i, m := range r.Media {
-		it.Media[i] = MediaState{Media: m}
-	}
-	return tx.Put(itemKey(c, r.Seq), mustJSON(it))
+	return r, nil
 }

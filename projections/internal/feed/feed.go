@@ -1,7 +1,9 @@
 // Package feed feeds projection stores straight from a local ledger. It is
 // the in-process stand-in for projections/consume (which reads JetStream)
-// used by tests, benchmarks and offline rebuilds: same Handler contract,
-// same position-in-the-batch rule, no network.
+// used by tests and benchmarks: same Handler contract (Apply each entry,
+// Flush, then commit with the position), same checks (leaf hash chain,
+// entries read with ledger.ScanEntry), same position-in-the-batch rule, no
+// network.
 package feed
 
 import (
@@ -34,7 +36,7 @@ type Consumer struct {
 	key  []byte
 	opts Options
 
-	v *ledger.ChainVerifier // verifies and decodes while it follows from entry 0; owned by Run
+	last ledger.Hash // leaf hash of entry pos-1; owned by Run
 
 	mu      sync.Mutex
 	pos     uint64        // entries applied and committed; guarded by mu
@@ -111,21 +113,24 @@ func (c *Consumer) CatchUp(ctx context.Context) error {
 	defer func() { b.Close() }()
 	n := 0
 	pos := c.Position()
+	if pos > 0 && c.last == (ledger.Hash{}) {
+		h, err := c.l.LeafHashAt(pos - 1)
+		if err != nil {
+			return err
+		}
+		c.last = h
+	}
+	last := c.last
 	for seq, raw := range c.l.Entries(pos) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		raw = append([]byte(nil), raw...)
-		if seq == 0 {
-			c.v = ledger.NewChainVerifier()
-		}
-		var e *ledger.Entry
-		var err error
-		if c.v != nil && c.v.Size() == seq {
-			e, err = c.v.Add(raw) // verify and decode, as the JetStream consumer does
-		} else {
-			c.v = nil
-			e, err = ledger.DecodeEntry(raw)
+		// Verify and read as the JetStream consumer does: the chain of
+		// leaf hashes, the entry scanned once.
+		leaf := ledger.LeafHash(raw)
+		e, err := ledger.ScanEntry(raw)
+		if err == nil && (e.Seq != seq || e.Prev != last) {
+			err = fmt.Errorf("seq %d, prev %s: the chain is broken", e.Seq, ledger.Hex(e.Prev))
 		}
 		if err != nil {
 			return fmt.Errorf("feed: entry %d: %w", seq, err)
@@ -133,10 +138,10 @@ func (c *Consumer) CatchUp(ctx context.Context) error {
 		if err := c.h.Apply(ctx, b, e); err != nil {
 			return err
 		}
-		pos = seq + 1
+		pos, last = seq+1, leaf
 		n++
 		if n == c.opts.BatchSize {
-			if err := c.commit(b, pos); err != nil {
+			if err := c.commit(ctx, b, pos, last); err != nil {
 				return err
 			}
 			b.Close()
@@ -145,12 +150,15 @@ func (c *Consumer) CatchUp(ctx context.Context) error {
 		}
 	}
 	if n > 0 {
-		return c.commit(b, pos)
+		return c.commit(ctx, b, pos, last)
 	}
 	return nil
 }
 
-func (c *Consumer) commit(b *pebble.Batch, pos uint64) error {
+func (c *Consumer) commit(ctx context.Context, b *pebble.Batch, pos uint64, last ledger.Hash) error {
+	if err := c.h.Flush(ctx, b); err != nil {
+		return err
+	}
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], pos)
 	if err := b.Set(c.key, v[:], nil); err != nil {
@@ -163,6 +171,7 @@ func (c *Consumer) commit(b *pebble.Batch, pos uint64) error {
 	if err := b.Commit(wo); err != nil {
 		return err
 	}
+	c.last = last
 	c.mu.Lock()
 	c.pos = pos
 	close(c.changed)
