@@ -160,15 +160,16 @@ func Compute(sn *projections.Snapshot, year int, size uint64) (*Report, error) {
 		}
 		r.ByCategory[c.Code] = cat
 	}
-	for k, v := range t.m {
+	for i, k := range t.names {
 		if rule, ok := strings.CutPrefix(k, "findings."); ok {
-			r.Findings[rule] = v
+			r.Findings[rule] = t.vals[i]
 		}
 	}
 	return r, nil
 }
 
-// totalsAt returns the year's totals after the entries < size.
+// totalsAt returns the year's totals after the entries < size: the last
+// snapshot below size plus the deltas after it.
 func totalsAt(sn *projections.Snapshot, year int, size uint64) (*Totals, error) {
 	if size == 0 {
 		return &Totals{}, nil
@@ -180,9 +181,28 @@ func totalsAt(sn *projections.Snapshot, year int, size uint64) (*Totals, error) 
 	}
 	defer it.Close()
 	if !it.Last() {
-		return &Totals{}, it.Error()
+		return &Totals{}, it.Error() // the year's first change comes with a snapshot
 	}
-	return decodeTotals(it.Value())
+	t, err := decodeTotals(it.Value())
+	if err != nil {
+		return nil, err
+	}
+	from := binary.BigEndian.Uint64(it.Key()[len(prefix):]) + 1
+	dt, err := sn.NewIter(&pebble.IterOptions{LowerBound: deltaKey(year, from), UpperBound: deltaKey(year, size)})
+	if err != nil {
+		return nil, err
+	}
+	defer dt.Close()
+	for ok := dt.First(); ok; ok = dt.Next() {
+		d, err := decodeTotals(dt.Value())
+		if err != nil {
+			return nil, err
+		}
+		for i, k := range d.names {
+			t.add(k, d.vals[i])
+		}
+	}
+	return t, dt.Error()
 }
 
 // Item is one contribution to a figure: the entry, its case and its value

@@ -5,20 +5,27 @@
 // # How a figure is kept
 //
 // Every entry that changes a figure writes a contribution keyed by year,
-// figure and its own seq, and a snapshot of all of that year's totals keyed
-// by year and seq. The report for year Y as of ledger size N is the last
-// snapshot of Y with seq < N: one seek, whatever the size of the ledger.
-// The drill-down of a figure is its contributions with seq < N. Both depend
-// only on entries < N, so a report as of N is the same every time it is
-// asked for, before or after later entries arrive.
+// figure and its own seq, and what it changed in that year's totals keyed
+// by year and seq: every 64th change of a year (the first included) a
+// snapshot of all the year's totals, otherwise only the figures it changed
+// (a delta). The report for year Y as of ledger size N is the last snapshot
+// of Y with seq < N plus the deltas between it and N: one seek and at most
+// 63 small reads, whatever the size of the ledger. The drill-down of a
+// figure is its contributions with seq < N. All depend only on entries
+// < N, so a report as of N is the same every time it is asked for, before
+// or after later entries arrive.
 //
 // # Keys
 //
 //	key                                      value
 //	rp/c/<case:16>                           per-case state (category, decisions, open applications, lawsuit), JSON
-//	rp/t/<year:2>                            the year's running totals, totals encoding
-//	rp/s/<year:2><seq:8>                     the year's totals after entry seq
+//	rp/t/<year:2>                            the year's running totals: uvarint changes so far, then totals encoding
+//	rp/s/<year:2><seq:8>                     the year's totals after entry seq, totals encoding (every 64th change)
+//	rp/x/<year:2><seq:8>                     the figures entry seq changed, by how much, totals encoding (the other changes)
 //	rp/d/<year:2><figure>\x00<seq:8>         one contribution: {"case","v","ref"}, JSON
+//
+// The totals encoding is a uvarint count, then for each figure in name
+// order a uvarint name length, the name and a varint value.
 //
 // Years are calendar years of occurred_at in the agency's time zone. A
 // ruling, a hearing or an appearance counts in the year of the application
@@ -29,9 +36,12 @@ package report
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/google/uuid"
 	"github.com/liuhen/liuhen/internal/catalog"
@@ -42,7 +52,8 @@ import (
 const Name = "report"
 
 // Version is the projection's version; bump it when Apply changes.
-const Version = 1
+// Version 2 writes deltas between totals snapshots.
+const Version = 2
 
 // Config configures the report projection. The zero value of every field
 // means its default. Location and Calendar decide what is written, so
@@ -110,7 +121,7 @@ type decision struct {
 	Seq        uint64    `json:"seq"`
 	DocumentNo string    `json:"doc,omitempty"`
 	At         time.Time `json:"at"`
-	Published  bool      `json:"pub,omitempty"`
+	Published  bool      `json:"pub,omitzero"`
 }
 
 type cohortRef struct {
@@ -120,8 +131,8 @@ type cohortRef struct {
 
 type lawsuit struct {
 	cohortRef
-	Heard    bool `json:"h,omitempty"`
-	Appeared bool `json:"a,omitempty"`
+	Heard    bool `json:"h,omitzero"`
+	Appeared bool `json:"a,omitzero"`
 }
 
 func caseKey(c uuid.UUID) []byte { return append([]byte("rp/c/"), c[:]...) }
@@ -135,6 +146,14 @@ func totalsKey(year int) []byte { return yearKey("rp/t/", year) }
 func snapshotKey(year int, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(yearKey("rp/s/", year), seq)
 }
+
+func deltaKey(year int, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(yearKey("rp/x/", year), seq)
+}
+
+// snapshotEvery is how many changes of a year's totals there are between
+// two snapshots of them (the other changes are written as deltas).
+const snapshotEvery = 64
 
 func contribPrefix(year int, figure string) []byte {
 	return append(append(yearKey("rp/d/", year), figure...), 0)
@@ -151,34 +170,51 @@ type contribution struct {
 	Ref  uint64 `json:"ref,omitempty"` // the application or lawsuit a ruling or hearing belongs to
 }
 
+// appendContribution appends c as json.Marshal would encode it (a case id
+// needs no escaping), without reflection: it is written for every figure
+// an entry changes.
+func appendContribution(b []byte, c contribution) []byte {
+	b = append(b, `{"case":"`...)
+	b = append(b, c.Case...)
+	b = append(b, `","v":`...)
+	b = strconv.AppendInt(b, c.V, 10)
+	if c.Ref != 0 {
+		b = append(b, `,"ref":`...)
+		b = strconv.AppendUint(b, c.Ref, 10)
+	}
+	return append(b, '}')
+}
+
 func decodeCase(b []byte) (*caseState, error) {
 	var c caseState
-	if err := json.Unmarshal(b, &c); err != nil {
+	if err := jsonv2.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("report: case state: %v", err)
 	}
 	return &c, nil
 }
 
-func encodeCase(c *caseState) ([]byte, error) { return json.Marshal(c) }
+func encodeCase(c *caseState) ([]byte, error) { return jsonv2.Marshal(c) }
 
-// applier collects one entry's contributions, year by year.
+// applier collects one entry's contributions.
 type applier struct {
 	tx   *projections.Tx
 	e    *projections.Entry
-	adds map[int]map[string]int64 // year → figure → delta
+	adds []delta
 	err  error
+}
+
+type delta struct {
+	year   int
+	figure string
+	v      int64
 }
 
 func (a *applier) add(year int, figure string, v int64, ref uint64) {
 	if a.err != nil {
 		return
 	}
-	if a.adds[year] == nil {
-		a.adds[year] = map[string]int64{}
-	}
-	a.adds[year][figure] += v
-	c := contribution{Case: a.e.CaseID.String(), V: v, Ref: ref}
-	b, _ := json.Marshal(c)
+	a.adds = append(a.adds, delta{year, figure, v})
+	b := appendContribution(make([]byte, 0, 80), contribution{Case: a.e.CaseID.String(), V: v, Ref: ref})
 	a.err = a.tx.Put(contribKey(year, figure, a.e.Seq), b)
 }
 
@@ -190,7 +226,7 @@ func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projectio
 	if _, ok := counted[e.Type]; !ok {
 		return nil
 	}
-	c, err := projections.Load(tx, caseKey(e.CaseID), decodeCase)
+	c, err := projections.LoadCase(tx, caseKey(e.CaseID), decodeCase)
 	if err != nil {
 		return err
 	}
@@ -198,7 +234,7 @@ func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projectio
 		c = &caseState{}
 	}
 	year := e.OccurredAt.In(p.loc).Year()
-	a := &applier{tx: tx, e: e, adds: map[int]map[string]int64{}}
+	a := &applier{tx: tx, e: e, adds: make([]delta, 0, 4)}
 	if err := p.contribute(a, c, e, year); err != nil {
 		return err
 	}
@@ -208,22 +244,36 @@ func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projectio
 	if err := projections.Save(tx, caseKey(e.CaseID), c, encodeCase); err != nil {
 		return err
 	}
-	for y, adds := range a.adds {
-		t, err := projections.Load(tx, totalsKey(y), decodeTotals)
+	// Each year the entry changed gets a snapshot or a delta at the entry.
+	for i, d := range a.adds {
+		if slices.ContainsFunc(a.adds[:i], func(x delta) bool { return x.year == d.year }) {
+			continue // done with the year's first delta
+		}
+		r, err := projections.Load(tx, totalsKey(d.year), decodeRunning)
 		if err != nil {
 			return err
 		}
-		if t == nil {
-			t = &Totals{}
+		if r == nil {
+			r = &running{}
 		}
-		for k, v := range adds {
-			t.add(k, v)
+		var change Totals
+		for _, x := range a.adds[i:] {
+			if x.year == d.year {
+				r.t.add(x.figure, x.v)
+				change.add(x.figure, x.v)
+			}
 		}
-		if err := projections.Save(tx, totalsKey(y), t, encodeTotals); err != nil {
+		var k, v []byte
+		if r.n%snapshotEvery == 0 {
+			k, v = snapshotKey(d.year, e.Seq), encodeTotals(&r.t)
+		} else {
+			k, v = deltaKey(d.year, e.Seq), encodeTotals(&change)
+		}
+		r.n++
+		if err := tx.Put(k, v); err != nil {
 			return err
 		}
-		b, _ := encodeTotals(t)
-		if err := tx.Put(snapshotKey(y, e.Seq), b); err != nil {
+		if err := projections.Save(tx, totalsKey(d.year), r, encodeRunning); err != nil {
 			return err
 		}
 	}

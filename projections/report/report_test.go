@@ -224,7 +224,13 @@ func TestSyntheticYear(t *testing.T) {
 		compare(t, fmt.Sprintf("Compute(%d, %d)", year, sn.Size), got, expected(t, recs, year, loc))
 	}
 	// As of earlier sizes: the same as the oracle over the prefix, every time.
-	for _, size := range []uint64{0, 1, 17, 400, 1234, sn.Size / 2, sn.Size - 1} {
+	// Sizes all over the ledger, so that a report is read from a snapshot
+	// alone and with every number of deltas after it.
+	sizes := []uint64{0, 1, 17, 400, 1234, sn.Size / 2, sn.Size - 1}
+	for size := uint64(3); size < sn.Size; size += 211 {
+		sizes = append(sizes, size)
+	}
+	for _, size := range sizes {
 		got, err := report.Compute(sn, 2020, size)
 		if err != nil {
 			t.Fatal(err)
