@@ -31,7 +31,8 @@
 // JetStream's ack is only a hint: entries are acknowledged after the batch
 // commits, and if the durable consumer on the server is ever ahead of the
 // stored position (a reader restored from a backup, a batch not fsynced
-// with NoSync) it is recreated at the stored position.
+// with NoSync), or has delivered entries after it that were never applied
+// (a stop or a crash mid-batch), it is recreated at the stored position.
 //
 // One Consumer per name may run at a time.
 package consume
@@ -331,11 +332,20 @@ func (c *Consumer) durable(ctx context.Context) (jetstream.Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if info.AckFloor.Stream <= pos {
+	switch {
+	case info.AckFloor.Stream > pos:
+		c.opts.Logger.Warn("consume: the durable consumer is ahead of the stored position; recreating it",
+			"name", c.name, "position", pos, "ack_floor", info.AckFloor.Stream)
+	case info.Delivered.Stream > pos:
+		// Entries after the position were delivered and never applied (a
+		// stop or a crash with a batch in flight). The server would send
+		// them again only after AckWait, and the entries after them at
+		// once: a gap. Start again at the position instead.
+		c.opts.Logger.Debug("consume: deliveries after the stored position are pending; recreating the durable consumer at the position",
+			"name", c.name, "position", pos, "delivered", info.Delivered.Stream)
+	default:
 		return cons, nil
 	}
-	c.opts.Logger.Warn("consume: the durable consumer is ahead of the stored position; recreating it",
-		"name", c.name, "position", pos, "ack_floor", info.AckFloor.Stream)
 	if err := c.js.DeleteConsumer(ctx, c.opts.Stream, c.name); err != nil {
 		return nil, err
 	}

@@ -341,3 +341,60 @@ func TestTamperInTransit(t *testing.T) {
 		})
 	}
 }
+
+// failing fails once, at entry at, as if the process died there.
+type failing struct {
+	*recorder
+	at     uint64
+	failed bool
+}
+
+var errFail = errors.New("injected failure")
+
+func (f *failing) Apply(ctx context.Context, b *pebble.Batch, e *ledger.Entry) error {
+	if e.Seq == f.at && !f.failed {
+		f.failed = true
+		return errFail
+	}
+	return f.recorder.Apply(ctx, b, e)
+}
+
+// TestCrashMidBatchResumes: the handler fails in the middle of a batch,
+// with later entries delivered and never acknowledged; a new consumer on
+// the same store resumes at the committed position at once (the durable
+// consumer is recreated there rather than left to redeliver after
+// AckWait) and sees every entry after it exactly once.
+func TestCrashMidBatchResumes(t *testing.T) {
+	l := newLedger(t)
+	nc, js := server(t)
+	appendRange(t, l, 0, 1200)
+	published(t, relay(t, l, nc), 1200)
+	db := openDB(t)
+	h := &failing{recorder: &recorder{}, at: 700}
+	c := run(t, js, db, "crash", h)
+	select {
+	case err := <-c.done:
+		c.done <- err
+		if !errors.Is(err, errFail) {
+			t.Fatalf("Run() = %v, want the injected failure", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Run did not stop at entry 700; position %d", c.Position())
+	}
+	pos := c.Position()
+	if pos >= 700 || pos == 0 {
+		t.Fatalf("Position() = %d after failing at 700, want the last batch committed before it", pos)
+	}
+	after := &recorder{}
+	c = run(t, js, db, "crash", after)
+	c.caught(t, 1200)
+	seqs := after.applied()
+	if len(seqs) != int(1200-pos) {
+		t.Fatalf("after the restart the handler saw %d entries, want %d", len(seqs), 1200-pos)
+	}
+	for i, s := range seqs {
+		if s != pos+uint64(i) {
+			t.Fatalf("after the restart, entry %d is seq %d, want %d", i, s, pos+uint64(i))
+		}
+	}
+}
