@@ -22,8 +22,8 @@ func all() []projections.Projection {
 	return []projections.Projection{casefile.New(), report.New(report.Config{}), public.New(public.Config{Agency: "晋城市城市管理局"})}
 }
 
-// dump returns every read-model key and value of a store (the consumer's
-// own position keys excluded).
+// dump returns every read-model key and value of a store (the consumers'
+// own position keys excluded: feed's and consume's).
 func dump(t *testing.T, st *projections.Store) map[string]string {
 	t.Helper()
 	sn, err := st.Snapshot()
@@ -39,7 +39,7 @@ func dump(t *testing.T, st *projections.Store) map[string]string {
 	m := map[string]string{}
 	for ok := it.First(); ok; ok = it.Next() {
 		k := string(it.Key())
-		if bytes.HasPrefix(it.Key(), []byte("feed/")) || k == "rt/meta" {
+		if bytes.HasPrefix(it.Key(), []byte("feed/")) || bytes.HasPrefix(it.Key(), []byte("\x00consume/")) || k == "rt/meta" {
 			continue
 		}
 		m[k] = string(it.Value())
