@@ -173,7 +173,9 @@ func TestJetStreamCrashMidBatch(t *testing.T) {
 	// Batches hold 64 entries here (the stream is published before the
 	// consumer starts), so these are all in the middle of one.
 	crash := &crashing{Projection: all()[0], at: map[uint64]bool{100: true, 101: true, 333: true, size - 10: true}}
-	projs := func() []projections.Projection { return append([]projections.Projection{crash}, append(all()[1:], counter{})...) }
+	projs := func() []projections.Projection {
+		return append([]projections.Projection{crash}, append(all()[1:], counter{})...)
+	}
 
 	for restarts := 0; ; restarts++ {
 		if restarts > 10 {
