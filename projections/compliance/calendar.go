@@ -34,6 +34,23 @@ type Calendar struct {
 	work  map[civil]bool   // make-up working days
 	years []int            // notice years covered, ascending
 	sum   uint64           // fingerprint of the data
+
+	// days[i] is the kind of day first+i: dayWeekday, dayWorking (a make-up
+	// day) or dayOff, for the days from the earliest to the latest listed.
+	first int64
+	days  []byte
+}
+
+const (
+	dayWeekday = iota // no notice says anything: Monday to Friday work
+	dayWorking
+	dayOff
+)
+
+// dayNumber numbers the civil date of t (in t's location) from 1970-01-01.
+func dayNumber(t time.Time) int64 {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400
 }
 
 // civil is a calendar date, yyyymmdd.
@@ -153,24 +170,52 @@ func ParseCalendar(base, override []byte) (*Calendar, error) {
 		return nil, err
 	}
 	c.sum = h.Sum64()
+	c.index()
 	return c, nil
+}
+
+// index builds days from off and work.
+func (c *Calendar) index() {
+	lo, hi := int64(1<<62), int64(-1<<62)
+	num := func(d civil) int64 {
+		return time.Date(int(d)/10000, time.Month(int(d)/100%100), int(d)%100, 0, 0, 0, 0, time.UTC).Unix() / 86400
+	}
+	for d := range c.off {
+		lo, hi = min(lo, num(d)), max(hi, num(d))
+	}
+	for d := range c.work {
+		lo, hi = min(lo, num(d)), max(hi, num(d))
+	}
+	if lo > hi {
+		return
+	}
+	c.first, c.days = lo, make([]byte, hi-lo+1)
+	for d := range c.off {
+		c.days[num(d)-lo] = dayOff
+	}
+	for d := range c.work {
+		c.days[num(d)-lo] = dayWorking
+	}
+}
+
+// working reports whether day number n, a weekday wd, is a working day.
+func (c *Calendar) working(n int64, wd time.Weekday) bool {
+	if i := n - c.first; i >= 0 && i < int64(len(c.days)) {
+		switch c.days[i] {
+		case dayWorking:
+			return true
+		case dayOff:
+			return false
+		}
+	}
+	return wd != time.Saturday && wd != time.Sunday
 }
 
 // Years returns the notice years the calendar holds.
 func (c *Calendar) Years() []int { return slices.Clone(c.years) }
 
 // IsWorkingDay reports whether t's day, in t's location, is a working day.
-func (c *Calendar) IsWorkingDay(t time.Time) bool {
-	d := civilOf(t)
-	if c.work[d] {
-		return true
-	}
-	if _, ok := c.off[d]; ok {
-		return false
-	}
-	wd := t.Weekday()
-	return wd != time.Saturday && wd != time.Sunday
-}
+func (c *Calendar) IsWorkingDay(t time.Time) bool { return c.working(dayNumber(t), t.Weekday()) }
 
 // Holiday returns the name of the public holiday whose days off include
 // t's day, in t's location (国庆节, 春节, …).
@@ -183,14 +228,15 @@ func (c *Calendar) Holiday(t time.Time) (string, bool) {
 // working day after t's day, in t's location. The day of t is not counted
 // (the period starts the next day).
 func (c *Calendar) AddWorkingDays(t time.Time, n int) time.Time {
-	d := projections.EndOfDay(t)
+	day, wd, k := dayNumber(t), t.Weekday(), 0
 	for n > 0 {
-		d = projections.EndOfDay(d.AddDate(0, 0, 1))
-		if c.IsWorkingDay(d) {
+		k++
+		if c.working(day+int64(k), (wd+time.Weekday(k))%7) {
 			n--
 		}
 	}
-	return d
+	y, m, d := t.Date()
+	return projections.EndOfDay(time.Date(y, m, d+k, 12, 0, 0, 0, t.Location()))
 }
 
 var _ projections.Calendar = (*Calendar)(nil)

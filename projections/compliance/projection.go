@@ -312,27 +312,25 @@ func (p *Projection) stateDecoder(id uuid.UUID) func([]byte) (*caseState, error)
 // the entry being applied.
 func (p *Projection) reindex(tx *projections.Tx, c *caseState, id uuid.UUID, seq uint64, only ruleSet) error {
 	pots := p.evaluate(c, id.String(), only)
-	old := make(map[string]int, len(c.Pots))
+	// Few findings per case: matched by linear search, no maps.
 	keep := make([]bool, len(c.Pots))
 	refs := make([]potRef, 0, len(c.Pots)+len(pots))
 	for i, r := range c.Pots {
 		if only&r.rule == 0 {
 			keep[i] = true
 			refs = append(refs, r)
-			continue
 		}
-		old[string(r.Key)] = i
 	}
-	seen := map[string]bool{}
+	kept := len(refs)
 	for i := range pots {
 		f := &pots[i]
 		k := liveKey(f, id)
-		for seen[string(k)] { // two findings of one check on one entry: keep both
-			k = append(k, '+')
+		for slices.ContainsFunc(refs[kept:], func(r potRef) bool { return bytes.Equal(r.Key, k) }) {
+			k = append(k, '+') // two findings of one check on one entry: keep both
 		}
-		seen[string(k)] = true
 		sum := f.hash()
-		if j, ok := old[string(k)]; ok && c.Pots[j].Hash == sum {
+		j := slices.IndexFunc(c.Pots, func(r potRef) bool { return bytes.Equal(r.Key, k) })
+		if j >= 0 && !keep[j] && c.Pots[j].Hash == sum {
 			keep[j] = true
 			refs = append(refs, c.Pots[j])
 			continue
@@ -346,7 +344,7 @@ func (p *Projection) reindex(tx *projections.Tx, c *caseState, id uuid.UUID, seq
 		if keep[j] {
 			continue
 		}
-		if !seen[string(r.Key)] {
+		if !slices.ContainsFunc(refs[kept:], func(n potRef) bool { return bytes.Equal(n.Key, r.Key) }) {
 			if err := tx.Delete(r.Key); err != nil {
 				return err
 			}

@@ -1,0 +1,103 @@
+package compliance
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/liuhen/liuhen/projections"
+)
+
+var fuzzID = uuid.MustParse("0193f09e-1111-7000-8000-00000000000a")
+
+func fuzzProjection(tb testing.TB) *Projection {
+	p, err := New(Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func seedState(p *Projection) []byte {
+	cst := time.FixedZone("CST", 8*3600)
+	at := time.Date(2020, 5, 12, 10, 0, 0, 0, cst)
+	ref := uint64(3)
+	c := &caseState{Proc: "general", Cat: "dust", Org: true,
+		Evs: []event{{Seq: 1, Type: "case.opened", At: at}, {Seq: 3, Type: "decision.made", At: at.Add(time.Hour), Pen: []string{"fine"}, Fen: 100000, Doc: "罚字第1号", Flags: flagMajor},
+			{Seq: 4, Type: "decision.published", At: at.Add(2 * time.Hour), Ref: &ref, Media: []span{{From: &at}}}, {Seq: 5, Type: "case.extended", At: at, N: 30}},
+		Recs:   []recording{{Seq: 2, From: at, To: at.Add(time.Hour), Gaps: [][2]string{{"a", "b"}}}},
+		Static: []pot{{Finding: projections.Finding{Rule: RuleTwoOfficers, Check: "officers", Severity: projections.Violation, Seqs: []uint64{1}}, From: at}},
+	}
+	f := pot{Finding: projections.Finding{Rule: RuleDecision90d, Check: "warn", Open: true, Seqs: []uint64{1}}, From: at, Until: &at}
+	c.Pots = []potRef{{Key: liveKey(&f, fuzzID), Hash: 7, Add: 1, From: at, Until: &at}}
+	b, _ := p.encodeState(c)
+	return b
+}
+
+// FuzzDecodeState: what decodes re-encodes to the same bytes; bad input is
+// an error, never a panic.
+func FuzzDecodeState(f *testing.F) {
+	p := fuzzProjection(f)
+	f.Add(seedState(p))
+	f.Add([]byte{stateVersion})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := p.decodeState(fuzzID, b)
+		if err != nil {
+			return
+		}
+		again, err := p.encodeState(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2, err := p.decodeState(fuzzID, again)
+		if err != nil {
+			t.Fatalf("re-encoded state does not decode: %v", err)
+		}
+		if again2, _ := p.encodeState(c2); !bytes.Equal(again, again2) {
+			t.Fatalf("encoding is not stable:\n%x\n%x", again, again2)
+		}
+	})
+}
+
+// FuzzDecodeStored: the same for a live index value.
+func FuzzDecodeStored(f *testing.F) {
+	p := fuzzProjection(f)
+	at := time.Date(2020, 5, 12, 10, 0, 0, 0, p.loc)
+	f.Add(encodeStored(&pot{Finding: projections.Finding{Rule: RulePayment15d, Check: "unpaid", Severity: projections.Warning, Open: true,
+		Message: "罚款逾期", CaseID: fuzzID.String(), Seqs: []uint64{3, 9}, Due: &at, SurchargeFen: 3000}, From: at, FineFen: 100000}, 12))
+	f.Add([]byte{storedVersion})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := p.decodeStored(b)
+		if err != nil {
+			return
+		}
+		again := encodeStored(&s.pot, s.Add)
+		s2, err := p.decodeStored(again)
+		if err != nil || !bytes.Equal(encodeStored(&s2.pot, s2.Add), again) {
+			t.Fatalf("re-encoded value differs or fails: %v", err)
+		}
+	})
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	p := fuzzProjection(t)
+	b := seedState(p)
+	c, err := p.decodeState(fuzzID, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := p.encodeState(c)
+	if !bytes.Equal(b, again) {
+		t.Fatalf("state round trip:\n%x\n%x", b, again)
+	}
+	if c.Evs[2].Ref == nil || *c.Evs[2].Ref != 3 || c.Evs[3].Type != "case.extended" || c.Pots[0].rule != 1<<ruleIndex[RuleDecision90d] || len(c.Static) != 1 {
+		t.Errorf("decoded state = %+v", c)
+	}
+	for i := range b {
+		if _, err := p.decodeState(fuzzID, b[:i]); err == nil {
+			t.Fatalf("decodeState of %d of %d bytes = nil error", i, len(b))
+		}
+	}
+}
