@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -150,18 +149,6 @@ func ScanEntry(b []byte) (*Entry, error) {
 		}
 	}
 	return e, nil
-}
-
-func hashValue(v jsontext.Value, k string) (Hash, error) {
-	s, err := stringField(v, k, true)
-	if err != nil {
-		return Hash{}, err
-	}
-	h, err := parseHex(s)
-	if err != nil {
-		return Hash{}, fmt.Errorf("%s: %v", k, err)
-	}
-	return h, nil
 }
 
 func parseHex(s string) (Hash, error) {

@@ -48,10 +48,6 @@ func invalid(code, field, format string, args ...any) *InvalidError {
 	return &InvalidError{Code: code, Field: field, Detail: fmt.Sprintf(format, args...)}
 }
 
-// reservedFields are the members the ledger adds to a record to make an
-// entry. A record may not carry them itself.
-var reservedFields = [...]string{"v", "seq", "recorded_at", "prev", "case_seq", "case_prev"}
-
 // A Record is a parsed, envelope-checked record as a device submits it
 // (EVENTS.md §1). Records are immutable once parsed and safe to share.
 type Record struct {
