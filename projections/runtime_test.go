@@ -3,6 +3,8 @@ package projections_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -301,4 +303,41 @@ func waitStatus(t *testing.T, st *projections.Store, ok func(projections.Status)
 			t.Fatalf("Status = %+v: %v", s, t.Context().Err())
 		}
 	}
+}
+
+// TestDrop: a store in use is not dropped; a stopped one is, and the next
+// start builds it again from the start.
+func TestDrop(t *testing.T) {
+	l := projtest.Ledger(t, synth.Year(synth.Options{Seed: 15, Cases: 10}))
+	dir := t.TempDir()
+	rt := projtest.Runtime(t, l, dir, feed.Options{})
+	st, err := rt.Register("read", all()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(rt)
+	wait(t, st, l.Head().Size)
+	want := dump(t, st)
+	if err := projections.Drop(dir, "read"); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("Drop(store in use) = %v, want an error", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := projections.Drop(dir, "read"); err != nil {
+		t.Fatalf("Drop(stopped store) = %v", err)
+	}
+	if err := projections.Drop(dir, "read"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Drop(dropped store) = %v, want os.ErrNotExist", err)
+	}
+	rt = projtest.Runtime(t, l, dir, feed.Options{})
+	if st, err = rt.Register("read", all()...); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := st.Status(); s.Size != 0 || s.Build != "b000001" {
+		t.Fatalf("Status after Drop = %+v, want an empty b000001", s)
+	}
+	projtest.Start(t, rt)
+	wait(t, st, l.Head().Size)
+	sameModel(t, "after Drop vs before", dump(t, st), want)
 }

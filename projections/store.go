@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // A Store is one Pebble database holding the read models of a group of
@@ -504,11 +505,35 @@ func (s *Store) close() error {
 
 // Drop deletes a store's builds under dir, so that the next start rebuilds
 // it from the start of the stream (liuhen project rebuild NAME, offline).
+// It refuses while a process (this one included) has one of the builds
+// open, and says so; a store that does not exist is an error wrapping
+// os.ErrNotExist.
 func Drop(dir, store string) error {
 	if !validName(store) {
 		return fmt.Errorf("projections: bad store name %q", store)
 	}
-	return os.RemoveAll(filepath.Join(dir, store))
+	sdir := filepath.Join(dir, store)
+	ents, err := os.ReadDir(sdir)
+	if err != nil {
+		return fmt.Errorf("projections: store %s: %w", store, err)
+	}
+	var locks []*pebble.Lock
+	defer func() {
+		for _, l := range locks {
+			l.Close()
+		}
+	}()
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		l, err := pebble.LockDirectory(filepath.Join(sdir, e.Name()), vfs.Default)
+		if err != nil {
+			return fmt.Errorf("projections: store %s is in use (stop the process that has it open, or rebuild it online): %v", store, err)
+		}
+		locks = append(locks, l)
+	}
+	return os.RemoveAll(sdir)
 }
 
 type quietLogger struct {

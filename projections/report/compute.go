@@ -94,11 +94,19 @@ type Category struct {
 }
 
 // Log is what the report needs of the ledger to state the root and the
-// checkpoint it was computed at. *ledger.Ledger implements it.
+// checkpoint it was computed at. *ledger.Ledger implements it; so does
+// liuhen project's reader of the checkpoints stream, which knows the root
+// only at the sizes of signed checkpoints: its RootAt returns an error
+// wrapping ErrNoRoot for other sizes, and the report then leaves
+// as_of.root out (its checkpoint still names the covering checkpoint).
 type Log interface {
 	RootAt(size uint64) (ledger.Hash, error)
 	CheckpointCovering(ctx context.Context, size uint64) (*ledger.Checkpoint, error)
 }
+
+// ErrNoRoot is wrapped by a Log's RootAt error for a size whose root it
+// cannot state.
+var ErrNoRoot = errors.New("report: no root known at this size")
 
 // ErrSizeAhead is returned for a size the read model has not applied yet.
 var ErrSizeAhead = errors.New("report: size is beyond the entries applied")

@@ -203,12 +203,14 @@ func (h *handler) compute(ctx context.Context, w http.ResponseWriter, sn *projec
 		}
 	}
 	if h.log != nil && size > 0 {
-		root, err := h.log.RootAt(size)
-		if err != nil {
+		switch root, err := h.log.RootAt(size); {
+		case errors.Is(err, ErrNoRoot):
+		case err != nil:
 			projections.WriteProblem(w, projections.CodeUnavailable, "", "root: "+err.Error())
 			return nil
+		default:
+			rep.AsOf.Root = ledger.Hex(root)
 		}
-		rep.AsOf.Root = ledger.Hex(root)
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		if cp, err := h.log.CheckpointCovering(cctx, size); err == nil {
