@@ -14,6 +14,7 @@
 //	liuhen token           create, list, revoke tokens
 //	liuhen post FILE       post NDJSON records
 //	liuhen demo            load a demo year of 城管 enforcement
+//	liuhen project         run the projections from any NATS server and serve their read endpoints
 //
 // Each subcommand lives in its own file and documents its flags in -h;
 // docs/cli.md is the manual.
