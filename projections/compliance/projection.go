@@ -30,6 +30,9 @@ type Config struct {
 	// Calendar counts working days and names holidays. Default
 	// DefaultCalendar().
 	Calendar *Calendar
+	// Location is the agency's time zone, e.g. serve's -timezone. Default:
+	// Params.Zone (itself Asia/Shanghai by default).
+	Location *time.Location
 	// Now is the clock findings are read at: a deadline that passes with no
 	// event shows once Now is past it. Default time.Now. It is used only
 	// when reading, never while applying entries.
@@ -77,11 +80,16 @@ func New(cfg Config) (*Projection, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
-	loc, err := projections.LoadZone(p.params.Zone)
-	if err != nil {
-		return nil, err
+	if cfg.Location != nil {
+		p.params.Zone = cfg.Location.String()
+		p.loc = cfg.Location
+	} else {
+		loc, err := projections.LoadZone(p.params.Zone)
+		if err != nil {
+			return nil, err
+		}
+		p.loc = loc
 	}
-	p.loc = loc
 	set := func(vs []string) map[string]bool {
 		m := map[string]bool{}
 		for _, v := range vs {
