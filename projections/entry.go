@@ -90,8 +90,11 @@ func decodeMembers(e *ledger.Entry, m members) (*Entry, error) {
 		}
 	}
 	if m.media != nil {
-		if err := jsonv2.Unmarshal(m.media, &out.Media, decodeOptions); err != nil {
-			return nil, err
+		var ok bool
+		if out.Media, ok = scanMedia(m.media); !ok {
+			if err := jsonv2.Unmarshal(m.media, &out.Media, decodeOptions); err != nil {
+				return nil, err
+			}
 		}
 	}
 	out.Data = m.data

@@ -50,6 +50,10 @@ func FuzzDecode(f *testing.F) {
 		`{"occurred_at":"2020-05-12T09:31:02Z","officers":[{"id":"O-1","id":"O-2"}]}`,
 		`{"occurred_at":"2020-05-12T09:31:02Z","officers":[{"id":"O-\u0031"},{"name":null}]}`,
 		`{"OCCURRED_AT":"2020-05-12T09:31:02Z","DATA":{}}`,
+		`{"media":[{"content_type":"video/mp4","sha256":"ab","size":10,"started_at":"x"},{"sha256":"cd","size":-3,"Size":4}],"occurred_at":"2020-05-12T09:31:02Z"}`,
+		`{"media":[{"sha256":"ab","size":1e3}],"occurred_at":"2020-05-12T09:31:02Z"}`,
+		`{"media":[{"sha256":"ab","size":-0}],"occurred_at":"2020-05-12T09:31:02Z"}`,
+		`{"media":null,"officers":[],"occurred_at":"2020-05-12T09:31:02Z"}`,
 		`[]`, `{`, `{"data":`, `{"a":"\`,
 	} {
 		f.Add([]byte(s))

@@ -116,21 +116,13 @@ func skipValue(b []byte, i int) (int, error) {
 	}
 	switch b[i] {
 	case '"':
-		for j := i + 1; j < len(b); j++ {
-			switch b[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1, nil
-			}
-		}
-		return 0, errScan
+		return skipString(b, i)
 	case '{', '[':
 		depth := 0
 		for j := i; j < len(b); j++ {
 			switch b[j] {
 			case '"':
-				end, err := skipValue(b, j)
+				end, err := skipString(b, j)
 				if err != nil {
 					return 0, err
 				}
@@ -157,46 +149,96 @@ func skipValue(b []byte, i int) (int, error) {
 	}
 }
 
-// scanOfficers reads an officers array whose members are plain strings
-// (no escapes), as encoding/json/v2 would; ok is false for anything else,
-// which is then left to encoding/json/v2.
-func scanOfficers(b []byte) (out []Officer, ok bool) {
+// skipString returns the end of the JSON string starting at b[i], jumping
+// from quote to quote (most of an entry's bytes are in strings).
+func skipString(b []byte, i int) (int, error) {
+	j := i + 1
+	for {
+		k := -1
+		for n := j; n < len(b) && n < j+16; n++ { // short strings: no call
+			if b[n] == '"' {
+				k = n - j
+				break
+			}
+		}
+		if k < 0 && len(b) > j+16 {
+			if k = bytes.IndexByte(b[j+16:], '"'); k >= 0 {
+				k += 16
+			}
+		}
+		if k < 0 {
+			return 0, errScan
+		}
+		j += k
+		escapes := 0
+		for p := j - 1; p > i && b[p] == '\\'; p-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
+			return j + 1, nil
+		}
+		j++
+	}
+}
+
+// scanOfficers and scanMedia read arrays of objects whose members are plain
+// strings (no escapes) and canonical integers, as encoding/json/v2 would;
+// ok is false for anything else, which is then left to encoding/json/v2.
+
+var officerNames = []string{"id", "cert_no", "name"}
+
+func scanOfficers(b []byte) ([]Officer, bool) {
+	var vals [3][]byte
+	return scanArray(b, officerNames, vals[:], func(out []Officer) ([]Officer, bool) {
+		var o Officer
+		var ok1, ok2, ok3 bool
+		o.ID, ok1 = optString(vals[0])
+		o.CertNo, ok2 = optString(vals[1])
+		o.Name, ok3 = optString(vals[2])
+		return append(out, o), ok1 && ok2 && ok3
+	})
+}
+
+var mediaNames = []string{"sha256", "size", "content_type", "started_at", "ended_at"}
+
+func scanMedia(b []byte) ([]Media, bool) {
+	var vals [5][]byte
+	return scanArray(b, mediaNames, vals[:], func(out []Media) ([]Media, bool) {
+		var m Media
+		var ok [5]bool
+		m.SHA256, ok[0] = optString(vals[0])
+		m.Size, ok[1] = optInt(vals[1])
+		m.ContentType, ok[2] = optString(vals[2])
+		m.StartedAt, ok[3] = optString(vals[3])
+		m.EndedAt, ok[4] = optString(vals[4])
+		return append(out, m), ok == [5]bool{true, true, true, true, true}
+	})
+}
+
+// scanArray reads the JSON array b of objects: for each, it fills vals
+// with the raw values of the members named names (nil when absent) and
+// calls add. A JSON null is a nil slice, as encoding/json/v2 makes it.
+func scanArray[T any](b []byte, names []string, vals [][]byte, add func([]T) ([]T, bool)) ([]T, bool) {
 	if string(b) == "null" {
 		return nil, true
 	}
 	if len(b) < 2 || b[0] != '[' {
 		return nil, false
 	}
+	out := make([]T, 0, 2)
 	i := skipSpace(b, 1)
-	out = []Officer{}
 	if i < len(b) && b[i] == ']' {
 		return out, skipSpace(b, i+1) == len(b)
 	}
 	for {
-		end, err := skipValue(b, i)
-		if err != nil || b[i] != '{' {
+		clear(vals)
+		end, ok := scanMembers(b, i, names, vals)
+		if !ok {
 			return nil, false
 		}
-		var o Officer
-		if !scanPlainObject(b[i:end], func(k string, v []byte) bool {
-			var dst *string
-			switch k {
-			case "id":
-				dst = &o.ID
-			case "cert_no":
-				dst = &o.CertNo
-			case "name":
-				dst = &o.Name
-			default:
-				return !foldsTo([]byte(k), "id", "cert_no", "name")
-			}
-			s, ok := plainString(v)
-			*dst = s
-			return ok
-		}) {
+		if out, ok = add(out); !ok {
 			return nil, false
 		}
-		out = append(out, o)
 		i = skipSpace(b, end)
 		if i >= len(b) {
 			return nil, false
@@ -212,55 +254,98 @@ func scanOfficers(b []byte) (out []Officer, ok bool) {
 	}
 }
 
-// scanPlainObject calls f with each member of the object b whose name has
-// no escapes; it returns false if b is not such an object, a name appears
-// twice, or f returns false.
-func scanPlainObject(b []byte, f func(k string, v []byte) bool) bool {
-	i := skipSpace(b, 1)
-	if i < len(b) && b[i] == '}' {
-		return skipSpace(b, i+1) == len(b)
+// scanMembers reads the object at b[i] and returns its end. vals[k] gets
+// the raw value of the member named names[k]. It returns false if b[i] is
+// not an object, a name is escaped, one of names appears twice, or a member
+// would match one of names case-insensitively (as encoding/json does)
+// without being it.
+func scanMembers(b []byte, i int, names []string, vals [][]byte) (int, bool) {
+	if i >= len(b) || b[i] != '{' {
+		return 0, false
 	}
-	var seen []string
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
 	for {
 		if i >= len(b) || b[i] != '"' {
-			return false
+			return 0, false
 		}
-		end, err := skipValue(b, i)
+		end, err := skipString(b, i)
 		if err != nil {
-			return false
+			return 0, false
 		}
-		k, ok := plainString(b[i:end])
-		if !ok {
-			return false
+		k := b[i+1 : end-1]
+		if bytes.IndexByte(k, '\\') >= 0 {
+			return 0, false
 		}
-		for _, s := range seen {
-			if s == k {
-				return false
-			}
-		}
-		seen = append(seen, k)
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return false
+			return 0, false
 		}
 		i = skipSpace(b, i+1)
-		end, err = skipValue(b, i)
-		if err != nil || !f(k, b[i:end]) {
-			return false
+		if end, err = skipValue(b, i); err != nil {
+			return 0, false
+		}
+		known := false
+		for n, name := range names {
+			if string(k) == name {
+				if vals[n] != nil {
+					return 0, false
+				}
+				vals[n], known = b[i:end], true
+				break
+			}
+		}
+		if !known && foldsTo(k, names...) {
+			return 0, false
 		}
 		i = skipSpace(b, end)
 		if i >= len(b) {
-			return false
+			return 0, false
 		}
 		switch b[i] {
 		case ',':
 			i = skipSpace(b, i+1)
 		case '}':
-			return skipSpace(b, i+1) == len(b)
+			return i + 1, true
 		default:
-			return false
+			return 0, false
 		}
 	}
+}
+
+// optString is plainString for an optional member: absent is "".
+func optString(v []byte) (string, bool) {
+	if v == nil {
+		return "", true
+	}
+	return plainString(v)
+}
+
+// optInt reads an optional member that is a JSON integer in canonical
+// form: absent is 0.
+func optInt(v []byte) (int64, bool) {
+	if v == nil {
+		return 0, true
+	}
+	if len(v) == 0 || len(v) > 18 || (v[0] == '0' && len(v) > 1) || (v[0] == '-' && (len(v) == 1 || v[1] == '0')) {
+		return 0, false
+	}
+	var n int64
+	for k, c := range v {
+		if k == 0 && c == '-' {
+			continue
+		}
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = 10*n + int64(c-'0')
+	}
+	if v[0] == '-' {
+		n = -n
+	}
+	return n, true
 }
 
 // plainString returns the JSON string v, if it has no escapes and only
