@@ -19,8 +19,9 @@ import (
 // in memory between entries give the same bytes.
 //
 //	state    = version:1 proc:str cat:str flags:1 n:uv event* n:uv recording* static:bytes(JSON) n:uv potref*
-//	event    = seq:uv type:typ at:time n:uv str* outcome:str n:uv str* fen:v flags:1 doc:str method:str who:str
-//	           when:str n:v ref:uv(0: none, else seq+1) exempt:str n:uv span*
+//	event    = has:uv seq:v (from the previous event's) type:typ at:v (nanoseconds from the previous event's)
+//	           then, each if its bit of has is set: offs:(n:uv str*) outcome:str pen:(n:uv str*) fen:v flags:1
+//	           doc:str method:str who:str when:str n:v ref:uv exempt:str media:(n:uv span*)
 //	span     = has:1 (bit 0 from, bit 1 to) [from:time] [to:time]
 //	recording= seq:uv from:time to:time n:uv (a:str b:str)*
 //	potref   = open:1 rule:1 (index in Rules) seq:uv check:str hash:uv add:uv from:time until:opttime
@@ -28,7 +29,7 @@ import (
 //	str      = len:uv bytes     time = unix nanos:v     opttime = 0 | 1 time
 //	typ      = code:1 (index in the catalogue, then case.extended) | 0 str
 
-const stateVersion = 2
+const stateVersion = 3
 
 // typeCodes numbers the record types for the state encoding: 0 is a type
 // written out as a string.
@@ -194,42 +195,77 @@ func (p *Projection) encodeState(c *caseState) ([]byte, error) {
 	}
 	e.byte1(f)
 	e.uv(uint64(len(c.Evs)))
+	var prevSeq uint64
+	var prevAt int64
 	for i := range c.Evs {
 		ev := &c.Evs[i]
-		e.uv(ev.Seq)
-		e.typ(ev.Type)
-		e.time(ev.At)
-		e.strs(ev.Offs)
-		e.str(ev.Outcome)
-		e.strs(ev.Pen)
-		e.v(ev.Fen)
-		e.byte1(ev.Flags)
-		e.str(ev.Doc)
-		e.str(ev.Method)
-		e.str(ev.Who)
-		e.str(ev.When)
-		e.v(int64(ev.N))
-		if ev.Ref == nil {
-			e.uv(0)
-		} else {
-			e.uv(*ev.Ref + 1)
+		// Which optional fields follow, so that absent ones cost nothing.
+		var has uint16
+		for b, ok := range [...]bool{len(ev.Offs) > 0, ev.Outcome != "", len(ev.Pen) > 0, ev.Fen != 0, ev.Flags != 0,
+			ev.Doc != "", ev.Method != "", ev.Who != "", ev.When != "", ev.N != 0, ev.Ref != nil, ev.Exempt != "", len(ev.Media) > 0} {
+			if ok {
+				has |= 1 << b
+			}
 		}
-		e.str(ev.Exempt)
-		e.uv(uint64(len(ev.Media)))
-		for _, s := range ev.Media {
-			var has byte
-			if s.From != nil {
-				has |= 1
-			}
-			if s.To != nil {
-				has |= 2
-			}
-			e.byte1(has)
-			if s.From != nil {
-				e.time(*s.From)
-			}
-			if s.To != nil {
-				e.time(*s.To)
+		e.uv(uint64(has))
+		e.v(int64(ev.Seq - prevSeq)) // seqs and times as deltas from the previous event
+		e.typ(ev.Type)
+		at := ev.At.UnixNano()
+		e.v(at - prevAt)
+		prevSeq, prevAt = ev.Seq, at
+		if has&(1<<0) != 0 {
+			e.strs(ev.Offs)
+		}
+		if has&(1<<1) != 0 {
+			e.str(ev.Outcome)
+		}
+		if has&(1<<2) != 0 {
+			e.strs(ev.Pen)
+		}
+		if has&(1<<3) != 0 {
+			e.v(ev.Fen)
+		}
+		if has&(1<<4) != 0 {
+			e.byte1(ev.Flags)
+		}
+		if has&(1<<5) != 0 {
+			e.str(ev.Doc)
+		}
+		if has&(1<<6) != 0 {
+			e.str(ev.Method)
+		}
+		if has&(1<<7) != 0 {
+			e.str(ev.Who)
+		}
+		if has&(1<<8) != 0 {
+			e.str(ev.When)
+		}
+		if has&(1<<9) != 0 {
+			e.v(int64(ev.N))
+		}
+		if has&(1<<10) != 0 {
+			e.uv(*ev.Ref)
+		}
+		if has&(1<<11) != 0 {
+			e.str(ev.Exempt)
+		}
+		if has&(1<<12) != 0 {
+			e.uv(uint64(len(ev.Media)))
+			for _, s := range ev.Media {
+				var has byte
+				if s.From != nil {
+					has |= 1
+				}
+				if s.To != nil {
+					has |= 2
+				}
+				e.byte1(has)
+				if s.From != nil {
+					e.time(*s.From)
+				}
+				if s.To != nil {
+					e.time(*s.To)
+				}
 			}
 		}
 	}
@@ -282,31 +318,72 @@ func (p *Projection) decodeState(id uuid.UUID, b []byte) (*caseState, error) {
 	f := d.byte1()
 	c.Org, c.Minor = f&1 != 0, f&2 != 0
 	if n := d.count(); n > 0 {
-		c.Evs = make([]event, n)
+		c.Evs = make([]event, n, n+1) // room for the entry being applied
+		var prevSeq uint64
+		var prevAt int64
 		for i := range c.Evs {
 			ev := &c.Evs[i]
-			ev.Seq, ev.Type, ev.At = d.uv(), d.typ(), d.time()
-			ev.Offs, ev.Outcome, ev.Pen, ev.Fen = d.strs(), d.str(), d.strs(), d.v()
-			ev.Flags, ev.Doc, ev.Method, ev.Who, ev.When = d.byte1(), d.str(), d.str(), d.str(), d.str()
-			ev.N = int(d.v())
-			if r := d.uv(); r > 0 {
-				r--
+			has := d.uv()
+			ev.Seq = prevSeq + uint64(d.v())
+			ev.Type = d.typ()
+			at := prevAt + d.v()
+			ev.At = time.Unix(0, at).In(d.loc)
+			prevSeq, prevAt = ev.Seq, at
+			if has&(1<<0) != 0 {
+				ev.Offs = d.strs()
+			}
+			if has&(1<<1) != 0 {
+				ev.Outcome = d.str()
+			}
+			if has&(1<<2) != 0 {
+				ev.Pen = d.strs()
+			}
+			if has&(1<<3) != 0 {
+				ev.Fen = d.v()
+			}
+			if has&(1<<4) != 0 {
+				ev.Flags = d.byte1()
+			}
+			if has&(1<<5) != 0 {
+				ev.Doc = d.str()
+			}
+			if has&(1<<6) != 0 {
+				ev.Method = d.str()
+			}
+			if has&(1<<7) != 0 {
+				ev.Who = d.str()
+			}
+			if has&(1<<8) != 0 {
+				ev.When = d.str()
+			}
+			if has&(1<<9) != 0 {
+				ev.N = int(d.v())
+			}
+			if has&(1<<10) != 0 {
+				r := d.uv()
 				ev.Ref = &r
 			}
-			ev.Exempt = d.str()
-			if m := d.count(); m > 0 {
-				ev.Media = make([]span, m)
-				for j := range ev.Media {
-					has := d.byte1()
-					if has&1 != 0 {
-						t := d.time()
-						ev.Media[j].From = &t
-					}
-					if has&2 != 0 {
-						t := d.time()
-						ev.Media[j].To = &t
+			if has&(1<<11) != 0 {
+				ev.Exempt = d.str()
+			}
+			if has&(1<<12) != 0 {
+				if m := d.count(); m > 0 {
+					ev.Media = make([]span, m)
+					for j := range ev.Media {
+						has := d.byte1()
+						if has&1 != 0 {
+							t := d.time()
+							ev.Media[j].From = &t
+						}
+						if has&2 != 0 {
+							t := d.time()
+							ev.Media[j].To = &t
+						}
 					}
 				}
+			}
+			if has >= 1<<13 {
+				d.fail()
 			}
 		}
 	}

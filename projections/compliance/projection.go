@@ -288,7 +288,11 @@ func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projectio
 	if only == 0 {
 		return nil // no rule reads this type: nothing can change
 	}
-	c, err := projections.Load(tx, caseKey(e.CaseID), p.stateDecoder(e.CaseID))
+	// Only this case's entries write its state, but for one exception: a
+	// recording.made completing a pending link, which finds the state
+	// there already. So LoadCase can skip the store for a case begun
+	// since the runtime's cache was emptied.
+	c, err := projections.LoadCase(tx, caseKey(e.CaseID), p.stateDecoder(e.CaseID))
 	if err != nil {
 		return err
 	}

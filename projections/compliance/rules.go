@@ -90,6 +90,10 @@ type eval struct {
 	id  string
 	out []pot
 	inv map[string]bool // investigators, built on first use
+
+	pens    []int // penalties(), on first use
+	hasPens bool
+	fineAt  int // fine(), on first use; -2 before
 }
 
 // evaluate returns every finding case c has or will have, of the rules in
@@ -97,7 +101,7 @@ type eval struct {
 // and for each rule the findings of the case's facts, with deadlines that
 // have not passed as findings visible from their due date.
 func (p *Projection) evaluate(c *caseState, id string, only ruleSet) []pot {
-	x := &eval{p: p, c: c, id: id}
+	x := &eval{p: p, c: c, id: id, fineAt: -2}
 	for _, f := range c.Static {
 		if only.has(f.Rule) {
 			x.out = append(x.out, f)
@@ -295,13 +299,15 @@ func (x *eval) investigators() map[string]bool {
 
 // penalties returns the indexes of penalty decisions.
 func (x *eval) penalties() []int {
-	var out []int
-	for i, e := range x.c.Evs {
-		if e.Type == "decision.made" && e.Outcome == catalog.OutcomePenalty {
-			out = append(out, i)
+	if !x.hasPens {
+		for i := range x.c.Evs {
+			if e := &x.c.Evs[i]; e.Type == "decision.made" && e.Outcome == catalog.OutcomePenalty {
+				x.pens = append(x.pens, i)
+			}
 		}
+		x.hasPens = true
 	}
-	return out
+	return x.pens
 }
 
 // revokedAt returns when a remedy revoked the decision at index i (or
@@ -361,14 +367,19 @@ func (x *eval) servedAt(i int) (int, time.Time, bool) {
 // fine returns the index of the decision whose fine is owed: the latest
 // penalty decision with a fine that is not revoked.
 func (x *eval) fine() int {
+	if x.fineAt != -2 {
+		return x.fineAt
+	}
+	x.fineAt = -1
 	ps := x.penalties()
 	for k := len(ps) - 1; k >= 0; k-- {
 		i := ps[k]
 		if _, revoked := x.revokedAt(i); x.c.Evs[i].Fen > 0 && !revoked {
-			return i
+			x.fineAt = i
+			break
 		}
 	}
-	return -1
+	return x.fineAt
 }
 
 // paidInFull returns the index of the payment that completed the fine of
