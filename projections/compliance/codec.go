@@ -209,7 +209,11 @@ func (p *Projection) encodeState(c *caseState) ([]byte, error) {
 		}
 		e.uv(uint64(has))
 		e.v(int64(ev.Seq - prevSeq)) // seqs and times as deltas from the previous event
-		e.typ(ev.Type)
+		if ev.code != 0 {
+			e.byte1(ev.code)
+		} else {
+			e.typ(ev.Type)
+		}
 		at := ev.At.UnixNano()
 		e.v(at - prevAt)
 		prevSeq, prevAt = ev.Seq, at
@@ -325,7 +329,13 @@ func (p *Projection) decodeState(id uuid.UUID, b []byte) (*caseState, error) {
 			ev := &c.Evs[i]
 			has := d.uv()
 			ev.Seq = prevSeq + uint64(d.v())
-			ev.Type = d.typ()
+			if c := d.byte1(); c != 0 && int(c) < len(typeNames) {
+				ev.Type, ev.code = typeNames[c], c
+			} else if c == 0 {
+				ev.Type = d.str()
+			} else {
+				d.fail()
+			}
 			at := prevAt + d.v()
 			ev.At = time.Unix(0, at).In(d.loc)
 			prevSeq, prevAt = ev.Seq, at

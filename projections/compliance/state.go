@@ -43,6 +43,7 @@ type event struct {
 	Ref     *uint64   `json:"r,omitempty"`  // decision_seq of a publication
 	Exempt  string    `json:"x,omitempty"`  // publish_exempt of a decision
 	Media   []span    `json:"md,omitempty"` // the act's own audio/video, for av-coverage
+	code    byte      // Type's code in the state encoding, 0 if none
 }
 
 const (
@@ -193,7 +194,7 @@ var investigative = func() map[string]bool {
 
 // apply adds entry e to the state; times are kept in loc.
 func (c *caseState) apply(e *projections.Entry, d *data, loc *time.Location) {
-	ev := event{Seq: e.Seq, Type: e.Type, At: e.OccurredAt.In(loc)}
+	ev := event{Seq: e.Seq, Type: e.Type, At: e.OccurredAt.In(loc), code: typeCodes[e.Type]}
 	if investigative[e.Type] {
 		for _, o := range e.Officers {
 			if k := cmp.Or(o.ID, o.CertNo); k != "" && !slices.Contains(ev.Offs, k) {
