@@ -167,7 +167,23 @@ func newStoreHandler(db *pebble.DB, projs []Projection) *storeHandler {
 }
 
 // Apply implements the consumer's Handler.
-func (h *storeHandler) Apply(ctx context.Context, b *pebble.Batch, le *ledger.Entry) (err error) {
+func (h *storeHandler) Apply(ctx context.Context, b *pebble.Batch, le *ledger.Entry) error {
+	return h.apply(ctx, b, le, nil)
+}
+
+// Prepare implements consume.Preparer: the entry is decoded on the
+// consumer's delivery goroutine, beside the projections' work on earlier
+// entries.
+func (h *storeHandler) Prepare(le *ledger.Entry) (any, error) { return Decode(le) }
+
+// ApplyPrepared implements consume.Preparer.
+func (h *storeHandler) ApplyPrepared(ctx context.Context, b *pebble.Batch, le *ledger.Entry, prepared any) error {
+	e, _ := prepared.(*Entry)
+	return h.apply(ctx, b, le, e)
+}
+
+// apply applies le, decoded as e (nil: decode it here).
+func (h *storeHandler) apply(ctx context.Context, b *pebble.Batch, le *ledger.Entry, e *Entry) (err error) {
 	if !h.hasLast || le.Seq != h.last+1 || len(h.cache) > maxCache {
 		applied, ok, err := readApplied(h.db)
 		if err != nil {
@@ -202,9 +218,10 @@ func (h *storeHandler) Apply(ctx context.Context, b *pebble.Batch, le *ledger.En
 			h.reset()
 		}
 	}()
-	e, err := Decode(le)
-	if err != nil {
-		return err
+	if e == nil || e.Entry != le {
+		if e, err = Decode(le); err != nil {
+			return err
+		}
 	}
 	if b.Empty() {
 		if err := setApplied(b, le.Seq); err != nil {

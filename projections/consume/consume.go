@@ -74,6 +74,19 @@ type Flusher interface {
 	Flush(ctx context.Context, b *pebble.Batch) error
 }
 
+// A Preparer is a Handler that can do part of its work on an entry ahead of
+// its turn. Prepare is called on the subscription's delivery goroutine, for
+// every entry that passed the checks of one message (see the package doc),
+// concurrently with Apply of earlier entries and possibly for entries that
+// turn out to be redeliveries; it must not depend on the read model. The
+// entry's turn then comes with ApplyPrepared instead of Apply, given what
+// Prepare returned; a Prepare error stops Run there, as an Apply error does.
+// e.Bytes stays valid from Prepare to the end of ApplyPrepared.
+type Preparer interface {
+	Prepare(e *ledger.Entry) (any, error)
+	ApplyPrepared(ctx context.Context, b *pebble.Batch, e *ledger.Entry, prepared any) error
+}
+
 // Options configures a Consumer. The zero value of every field means its
 // default.
 type Options struct {
@@ -266,9 +279,14 @@ func (c *Consumer) session(ctx context.Context) error {
 	ch := make(chan delivery, 2*c.opts.Batch)
 	done := make(chan struct{})
 	defer close(done)
+	prep, _ := c.h.(Preparer)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		d := check(m)
+		if prep != nil && d.e != nil {
+			d.prepared, d.prepErr = prep.Prepare(d.e)
+		}
 		select {
-		case ch <- check(m):
+		case ch <- d:
 		case <-done:
 		}
 	},
@@ -380,7 +398,15 @@ func (c *Consumer) apply(ctx context.Context, ds []delivery) error {
 			stop = fatalErr{fmt.Errorf("consume %s: %w", c.name, err)}
 			break
 		}
-		if err := c.h.Apply(ctx, b, d.e); err != nil {
+		if prep, ok := c.h.(Preparer); ok {
+			err = d.prepErr
+			if err == nil {
+				err = prep.ApplyPrepared(ctx, b, d.e, d.prepared)
+			}
+		} else {
+			err = c.h.Apply(ctx, b, d.e)
+		}
+		if err != nil {
 			return fatalErr{fmt.Errorf("consume %s: applying entry %d: %w", c.name, d.seq, err)}
 		}
 		pos, last = pos+1, d.leaf
@@ -425,8 +451,11 @@ type delivery struct {
 	seq     uint64        // entry seq: stream sequence - 1
 	metaErr error         // the message has no JetStream metadata
 	e       *ledger.Entry // the entry read from the payload, if err is nil
-	leaf    ledger.Hash   // leaf hash of the payload
-	err     error         // a *ledger.ChainError found by check
+	// What a Preparer's Prepare returned for e.
+	prepared any
+	prepErr  error
+	leaf     ledger.Hash // leaf hash of the payload
+	err      error       // a *ledger.ChainError found by check
 }
 
 // check verifies what one delivered message shows by itself (see the

@@ -398,3 +398,59 @@ func TestCrashMidBatchResumes(t *testing.T) {
 		}
 	}
 }
+
+// preparer prepares each entry as its seq doubled, and fails to prepare
+// entry failAt.
+type preparer struct {
+	*recorder
+	failAt uint64
+	bad    []uint64 // entries applied with something else than their preparation
+	mu     sync.Mutex
+}
+
+var errPrepare = errors.New("prepare failed")
+
+func (p *preparer) Prepare(e *ledger.Entry) (any, error) {
+	if e.Seq == p.failAt {
+		return nil, errPrepare
+	}
+	return 2 * e.Seq, nil
+}
+
+func (p *preparer) ApplyPrepared(ctx context.Context, b *pebble.Batch, e *ledger.Entry, prepared any) error {
+	if prepared != 2*e.Seq {
+		p.mu.Lock()
+		p.bad = append(p.bad, e.Seq)
+		p.mu.Unlock()
+	}
+	return p.recorder.Apply(ctx, b, e)
+}
+
+func (p *preparer) Apply(context.Context, *pebble.Batch, *ledger.Entry) error {
+	return errors.New("Apply called on a Preparer")
+}
+
+// TestPreparer: a Preparer's entries come with their own preparation, in
+// order; a preparation that failed stops Run at that entry.
+func TestPreparer(t *testing.T) {
+	l := newLedger(t)
+	nc, js := server(t)
+	appendRange(t, l, 0, 900)
+	published(t, relay(t, l, nc), 900)
+	h := &preparer{recorder: &recorder{}, failAt: 800}
+	c := run(t, js, openDB(t), "prepare", h)
+	var err error
+	select {
+	case err = <-c.done:
+		c.done <- err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Run did not stop; position %d", c.Position())
+	}
+	if !errors.Is(err, errPrepare) || c.Position() > 800 {
+		t.Fatalf("Run() = %v at position %d, want the preparation error of entry 800", err, c.Position())
+	}
+	exactlyInOrder(t, h.applied()[:c.Position()], int(c.Position()))
+	if len(h.bad) > 0 {
+		t.Fatalf("entries %v applied with another entry's preparation", h.bad)
+	}
+}
