@@ -55,17 +55,6 @@ func (e *encoder) typ(t string) {
 	e.str(t)
 }
 
-func (d *decoder) typ() string {
-	c := d.byte1()
-	if c == 0 {
-		return d.str()
-	}
-	if int(c) >= len(typeNames) {
-		d.fail()
-		return ""
-	}
-	return typeNames[c]
-}
 
 type encoder struct{ b []byte }
 
