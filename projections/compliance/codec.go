@@ -55,7 +55,6 @@ func (e *encoder) typ(t string) {
 	e.str(t)
 }
 
-
 type encoder struct{ b []byte }
 
 func (e *encoder) uv(v uint64)      { e.b = binary.AppendUvarint(e.b, v) }
