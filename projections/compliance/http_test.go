@@ -262,3 +262,14 @@ func TestReport(t *testing.T) {
 }
 
 func itoa(n uint64) string { return strings.TrimSpace(strings.ReplaceAll(mustJSON(n), `"`, "")) }
+
+// TestCaseWithoutRules: a case whose entries no rule reads is still known.
+func TestCaseWithoutRules(t *testing.T) {
+	s := newScenario(t, "")
+	s.add("2020-05-12 09:00 case.registered")
+	var cf compliance.CaseFindings
+	fetch(t, compliance.Handler(s.en.st, s.en.p), "/v1/cases/"+s.cases["A"].String()+"/findings", 200, &cf)
+	if len(cf.Findings) != 0 || len(cf.Deadlines) != 0 {
+		t.Errorf("findings = %+v", cf)
+	}
+}

@@ -285,9 +285,6 @@ func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projectio
 	for _, f := range local {
 		only.add(f.Rule)
 	}
-	if only == 0 {
-		return nil // no rule reads this type: nothing can change
-	}
 	// Only this case's entries write its state, but for one exception: a
 	// recording.made completing a pending link, which finds the state
 	// there already. So LoadCase can skip the store for a case begun
@@ -295,6 +292,14 @@ func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projectio
 	c, err := projections.LoadCase(tx, caseKey(e.CaseID), p.stateDecoder(e.CaseID))
 	if err != nil {
 		return err
+	}
+	if only == 0 {
+		// No rule reads this type: nothing can change. A new case still
+		// gets a state, so that its findings (none) can be asked for.
+		if c == nil {
+			return projections.Save(tx, caseKey(e.CaseID), &caseState{}, p.encodeState)
+		}
+		return nil
 	}
 	if c == nil {
 		c = &caseState{}
