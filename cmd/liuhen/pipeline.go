@@ -124,12 +124,12 @@ func startPipeline(ctx context.Context, g *errgroup.Group, o *serveOptions, l *l
 				return pipeline{}, fmt.Errorf("-rules: %w", err)
 			}
 		}
-		rules, err := compliance.New(compliance.Config{Params: params, Calendar: cal})
+		rules, err := compliance.New(compliance.Config{Params: params, Calendar: cal, Location: loc})
 		if err != nil {
 			n.Close()
 			return pipeline{}, err
 		}
-		rcfg := annual.Config{Location: loc, Calendar: cal}
+		rcfg := annual.Config{Location: loc, Calendar: cal, Findings: rules}
 		store, err = rt.Register("read", casefile.New(), annual.New(rcfg), public.New(public.Config{Agency: p.agency}), rules)
 		if err != nil {
 			rt.Close()
@@ -139,7 +139,7 @@ func startPipeline(ctx context.Context, g *errgroup.Group, o *serveOptions, l *l
 		pl.projections = storeStatus{store, []string{casefile.Name, annual.Name, public.Name, compliance.Name}}
 		pl.mount = func(srv *api.Server) {
 			read := api.RoleReporter | api.RoleAuditor | api.RoleAdmin
-			cases := casefile.Handler(store, casefile.Config{Location: loc, Calendar: cal, MediaPresent: srv.MediaPresent})
+			cases := casefile.Handler(store, casefile.Config{Location: loc, Calendar: cal, MediaPresent: srv.MediaPresent, Compliance: rules})
 			srv.Mount("GET /v1/cases", read, cases)
 			srv.Mount("GET /v1/cases/{case_id}", read, cases)
 			rep := annual.Handler(store, rcfg, l)
