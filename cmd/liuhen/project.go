@@ -213,11 +213,11 @@ func project(ctx context.Context, o *projectOptions, stdout io.Writer, log *slog
 	if err != nil {
 		return err
 	}
-	rules, err := compliance.New(compliance.Config{Params: params, Calendar: cal})
+	rules, err := compliance.New(compliance.Config{Params: params, Calendar: cal, Location: loc})
 	if err != nil {
 		return err
 	}
-	rcfg := annual.Config{Location: loc, Calendar: cal}
+	rcfg := annual.Config{Location: loc, Calendar: cal, Findings: rules}
 	store, err := rt.Register("read", casefile.New(), annual.New(rcfg), public.New(public.Config{Agency: o.agency}), rules)
 	if err != nil {
 		rt.Close()
@@ -225,7 +225,7 @@ func project(ctx context.Context, o *projectOptions, stdout io.Writer, log *slog
 	}
 
 	mux := http.NewServeMux()
-	cases := casefile.Handler(store, casefile.Config{Location: loc, Calendar: cal})
+	cases := casefile.Handler(store, casefile.Config{Location: loc, Calendar: cal, Compliance: rules})
 	rep := annual.Handler(store, rcfg, cps)
 	findings := compliance.Handler(store, rules)
 	for pat, h := range map[string]http.Handler{
