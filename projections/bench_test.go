@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/liuhen/liuhen/ledger"
 	"github.com/liuhen/liuhen/projections"
+	"github.com/liuhen/liuhen/projections/casefile"
 	"github.com/liuhen/liuhen/projections/consume"
 	"github.com/liuhen/liuhen/projections/internal/feed"
 	"github.com/liuhen/liuhen/projections/internal/projtest"
@@ -147,3 +150,35 @@ func BenchmarkAnnualReport(b *testing.B) {
 }
 
 var _ projections.Source = (*projections.Store)(nil)
+
+// BenchmarkCaseFile measures GET /v1/cases/{id}'s work: a snapshot, the
+// fold of one case's entries into its file and timeline, the view.
+func BenchmarkCaseFile(b *testing.B) {
+	l := ledgerForBench(b)
+	st := projtest.Build(b, l, all()...)
+	sn, err := st.Snapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	page, err := casefile.List(sn, casefile.Filter{}, 500, "")
+	sn.Close()
+	if err != nil || len(page.Cases) == 0 {
+		b.Fatalf("List: %v", err)
+	}
+	entries := 0
+	b.ResetTimer()
+	for i := range b.N {
+		sn, err := st.Snapshot()
+		if err != nil {
+			b.Fatal(err)
+		}
+		id := uuid.MustParse(page.Cases[i%len(page.Cases)].CaseID)
+		v, err := casefile.Read(sn, id, casefile.Config{})
+		if err != nil || v == nil {
+			b.Fatalf("Read(%s) = %v", id, err)
+		}
+		entries += len(v.Timeline)
+		sn.Close()
+	}
+	b.ReportMetric(float64(entries)/float64(b.N), "entries/case")
+}

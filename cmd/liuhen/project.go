@@ -70,7 +70,7 @@ func projectFlags(stderr io.Writer) (*flag.FlagSet, *projectOptions) {
 	fs.StringVar(&o.timezone, "timezone", "Asia/Shanghai", "the agency's time `zone`: report years, deadlines")
 	fs.StringVar(&o.rulesFile, "rules", "", "the agency's compliance rule parameters, a JSON `file` (docs/compliance.md)")
 	fs.StringVar(&o.holidaysFile, "holidays", "", "a holiday calendar JSON `file` that replaces the shipped one")
-	fs.IntVar(&o.batch, "batch", 0, "most entries applied in one Pebble batch (default 1024)")
+	fs.IntVar(&o.batch, "batch", 0, "most entries applied in one Pebble batch (default 4096)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT or SIGTERM, how long to wait for requests in flight")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")

@@ -92,8 +92,11 @@ type Preparer interface {
 type Options struct {
 	// Stream is the events stream. Default "LIUHEN_EVENTS".
 	Stream string
-	// Batch is the most entries applied in one Pebble batch, and the
-	// consumer's pull size. Default 1024.
+	// Batch is the most entries applied in one Pebble batch, and half the
+	// consumer's pull size. A batch takes what has arrived, up to Batch:
+	// while catching up that is Batch, and larger batches mean fewer
+	// commits and acks, and read models that write a case once per batch
+	// write it less often. Default 4096.
 	Batch int
 	// AckWait is how long JetStream waits for an ack before redelivering.
 	// Default 30 s.
@@ -147,7 +150,7 @@ func New(js jetstream.JetStream, db *pebble.DB, name string, h Handler, opts Opt
 		opts.Stream = natsrv.NewLayout("x").Events
 	}
 	if opts.Batch == 0 {
-		opts.Batch = 1024
+		opts.Batch = 4096
 	}
 	if opts.AckWait == 0 {
 		opts.AckWait = 30 * time.Second
