@@ -170,8 +170,9 @@ func TestJetStreamCrashMidBatch(t *testing.T) {
 	n.Published(t, size)
 	dir := t.TempDir()
 	opts := consume.Options{Batch: 64}
-	// Batches hold 64 entries here (the stream is published before the
-	// consumer starts), so these are all in the middle of one.
+	// Batches hold up to 64 entries, and take what has arrived: each crash
+	// falls in the middle of one (the log shows the store holding fewer
+	// entries than the crash's seq: the batches before it).
 	crash := &crashing{Projection: all()[0], at: map[uint64]bool{100: true, 101: true, 333: true, size - 10: true}}
 	projs := func() []projections.Projection {
 		return append([]projections.Projection{crash}, append(all()[1:], counter{})...)
