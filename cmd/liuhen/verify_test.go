@@ -135,6 +135,7 @@ func TestVerifyNamesTheEntry(t *testing.T) {
 	s := mustServer(t, data, "--origin", "liuhen.test/v")
 	defer s.stop()
 	post(t, s, records(0, 12, 24))
+	waitCheckpoint(t, s.url, 12)
 	target, _ := url.Parse(s.url)
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.ModifyResponse = func(r *http.Response) error {
@@ -351,5 +352,29 @@ func TestVerifyFollowsShortPages(t *testing.T) {
 	code, out, errs := cli("verify", "--server", proxy.URL, "--token", s.adminToken(), "--key", filepath.Join(data, "log.vkey"), "--page", "10")
 	if code != 0 || !strings.Contains(out, "OK: 40 entries") {
 		t.Fatalf("verify = %d %s %s", code, out, errs)
+	}
+}
+
+// waitCheckpoint polls the server's latest signed checkpoint until it covers
+// at least size entries: verify checks what the checkpoint covers, and the
+// server signs it just after the appends are acknowledged.
+func waitCheckpoint(t *testing.T, server string, size uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(server + "/v1/checkpoint")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if lines := strings.SplitN(string(b), "\n", 3); len(lines) == 3 {
+				if n, err := strconv.ParseUint(lines[1], 10, 64); err == nil && n >= size {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint covering %d entries within 30 s", size)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
