@@ -11,6 +11,7 @@ import (
 
 	"github.com/liuhen/liuhen/projections"
 	"github.com/liuhen/liuhen/projections/casefile"
+	"github.com/liuhen/liuhen/projections/internal/feed"
 	"github.com/liuhen/liuhen/projections/internal/projtest"
 	"github.com/liuhen/liuhen/projections/internal/synth"
 )
@@ -262,5 +263,73 @@ func TestSyntheticCases(t *testing.T) {
 	}
 	if entries != withCase {
 		t.Errorf("timelines hold %d entries, ledger has %d with a case", entries, withCase)
+	}
+}
+
+// TestLinkBeforeRecording: a recording.linked can arrive before the
+// recording it names (the body camera synced late). The case shows the
+// recording once it is in the ledger, not before, at the recording's own
+// place in the timeline, after the case's own recording made before it
+// and before one made after it.
+func TestLinkBeforeRecording(t *testing.T) {
+	n = 100
+	lateID := fmt.Sprintf("0193f0a2-7c1e-7b3a-9d55-%012d", 105) // the 5th record below
+	media := `,"media":[{"sha256":"` + fmt.Sprintf("%064s", "c3") + `","size":1}]`
+	recData := `{"started_at":"2020-05-12T09:00:00+08:00","ended_at":"2020-05-12T09:20:00+08:00","interruptions":[]}`
+	first := [][]byte{
+		rec("case.opened", caseA, "2020-05-12T10:00:00+08:00", `{"case_number":"晋市城管立字〔2020〕第9号","procedure":"general","category":"street_vending","parties":[],"approved_by":"O-0001"}`, ""),
+		rec("recording.made", caseA, "2020-05-12T10:10:00+08:00", recData, ""),
+		rec("recording.linked", caseA, "2020-05-12T11:00:00+08:00", `{"case_id":"`+caseA+`","events":["`+lateID+`"]}`, ""),
+		rec("inspection.recorded", caseA, "2020-05-12T11:30:00+08:00", `{"findings":"现场"}`, ""),
+	}
+	late := [][]byte{
+		rec("recording.made", "", "2020-05-12T09:00:00+08:00", recData, media), // lateID, no case
+		rec("recording.made", caseA, "2020-05-13T10:00:00+08:00", recData, ""),
+	}
+	l := projtest.Ledger(t, first)
+	rt := projtest.Runtime(t, l, t.TempDir(), feed.Options{})
+	st, err := rt.Register("read", casefile.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	projtest.Start(t, rt)
+	read := func() *casefile.View {
+		t.Helper()
+		if err := st.Wait(t.Context(), l.Head().Size); err != nil {
+			t.Fatal(err)
+		}
+		sn, err := st.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sn.Close()
+		v, err := casefile.Read(sn, mustUUID(t, caseA), casefile.Config{})
+		if err != nil || v == nil {
+			t.Fatalf("Read = %v, %v", v, err)
+		}
+		return v
+	}
+	if v := read(); len(v.Recordings) != 1 || len(v.Timeline) != 4 {
+		t.Fatalf("before the recording arrived: recordings %+v, timeline of %d", v.Recordings, len(v.Timeline))
+	}
+	projtest.Append(t, l, late)
+	v := read()
+	var ids []string
+	for _, r := range v.Recordings {
+		ids = append(ids, fmt.Sprintf("%s@%d/%d", r.ID[len(r.ID)-3:], r.Seq, r.LinkedSeq))
+	}
+	if want := []string{"102@1/0", "105@4/2", "106@5/0"}; fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("recordings (id@seq/linked_seq) = %v, want %v", ids, want)
+	}
+	var tl []string
+	for _, it := range v.Timeline {
+		tl = append(tl, fmt.Sprintf("%d:%s/%d", it.Seq, it.Type, it.LinkedSeq))
+	}
+	want := []string{"0:case.opened/0", "1:recording.made/0", "2:recording.linked/0", "3:inspection.recorded/0", "4:recording.made/2", "5:recording.made/0"}
+	if fmt.Sprint(tl) != fmt.Sprint(want) {
+		t.Errorf("timeline = %v, want %v", tl, want)
+	}
+	if v.Entries != 5 || v.LastSeq != 5 {
+		t.Errorf("entries %d, last seq %d: a linked recording is not one of the case's entries", v.Entries, v.LastSeq)
 	}
 }
