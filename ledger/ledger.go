@@ -42,7 +42,8 @@ type Config struct {
 	// Default 0: a checkpoint is signed after every commit, as soon as the
 	// previous one is stored. Under load commits coalesce.
 	CheckpointInterval time.Duration
-	// CacheSize is Pebble's block cache in bytes. Default 64 MiB.
+	// CacheSize is Pebble's block cache in bytes, on top of the memory
+	// Pebble reserves in its cache for memtables. Default 128 MiB.
 	CacheSize int64
 	// Now is the clock for recorded_at. Default time.Now.
 	Now func() time.Time
@@ -82,7 +83,7 @@ func (c *Config) setDefaults() {
 		c.CaseCache = 1 << 16
 	}
 	if c.CacheSize == 0 {
-		c.CacheSize = 64 << 20
+		c.CacheSize = 128 << 20
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -146,11 +147,23 @@ type Ledger struct {
 	hashCache *hashCache // upper tree nodes for proofs
 }
 
+// memTableSize is the ledger's Pebble memtable size.
+const memTableSize = 64 << 20
+
+// newCache makes the block cache. Pebble reserves the memory of every
+// memtable it allocates (the mutable one and those queued for flush) inside
+// the block cache, so a cache no larger than the memtables holds no blocks
+// at all: every index, filter and data block read would go to the file.
+// CacheSize is therefore added on top of room for two memtables.
+func newCache(cfg *Config) *pebble.Cache {
+	return pebble.NewCache(cfg.CacheSize + 2*memTableSize)
+}
+
 func pebbleOptions(cfg *Config, cache *pebble.Cache) *pebble.Options {
 	o := &pebble.Options{
 		FS:                    cfg.FS,
 		Cache:                 cache,
-		MemTableSize:          64 << 20,
+		MemTableSize:          memTableSize,
 		L0CompactionThreshold: 4,
 		L0StopWritesThreshold: 32,
 		FormatMajorVersion:    pebble.FormatNewest,
@@ -175,7 +188,7 @@ func Create(cfg Config) (*Ledger, error) {
 	if err := cfg.FS.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	cache := pebble.NewCache(cfg.CacheSize)
+	cache := newCache(&cfg)
 	defer cache.Unref()
 	o := pebbleOptions(&cfg, cache)
 	o.ErrorIfExists = true
@@ -210,7 +223,7 @@ func Open(cfg Config) (*Ledger, error) {
 	if names, err := cfg.FS.List(cfg.Dir); err != nil || len(names) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrNotExist, cfg.Dir)
 	}
-	cache := pebble.NewCache(cfg.CacheSize)
+	cache := newCache(&cfg)
 	o := pebbleOptions(&cfg, cache)
 	o.ErrorIfNotExists = true
 	db, err := pebble.Open(cfg.Dir, o)

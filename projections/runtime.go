@@ -66,7 +66,8 @@ type Config struct {
 	// build replaces the old one once it has applied at least that many.
 	// Required.
 	Size func(ctx context.Context) (uint64, error)
-	// CacheSize is each store's Pebble block cache, in bytes. Default 32 MiB.
+	// CacheSize is each store's Pebble block cache, in bytes, on top of
+	// the room Pebble reserves in it for memtables. Default 32 MiB.
 	CacheSize int64
 	// Logger receives operational messages. Default slog.Default().
 	Logger *slog.Logger

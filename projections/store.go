@@ -184,11 +184,16 @@ func (s *Store) writeCurrent(name string) error {
 	return d.Sync()
 }
 
+// storeMemTableSize is each read model's Pebble memtable size.
+const storeMemTableSize = 32 << 20
+
 func (s *Store) pebbleOptions() *pebble.Options {
 	o := &pebble.Options{
-		CacheSize:          s.rt.cfg.CacheSize,
+		// Pebble reserves the memory of its memtables inside the block
+		// cache; without room for two on top, the cache holds no blocks.
+		CacheSize:          s.rt.cfg.CacheSize + 2*storeMemTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
-		MemTableSize:       32 << 20,
+		MemTableSize:       storeMemTableSize,
 		Logger:             quietLogger{s.rt.cfg.Logger},
 	}
 	// Applying an entry reads keys that are often absent (a case's first
