@@ -289,3 +289,43 @@ func caseUUID(c int) [16]byte {
 	}
 	return r.CaseID
 }
+
+// TestIDLookupAcrossTablesAndBatches: the sequencer reads a batch's ids in
+// key order through one iterator. Ids already flushed to sstables, ids only
+// in the memtable and ids repeated within the batch, in shuffled order, must
+// each get the right answer.
+func TestIDLookupAcrossTablesAndBatches(t *testing.T) {
+	l := newTestLedger(t, testConfig(t, nil))
+	var first [][]byte
+	for i := range 300 {
+		first = append(first, rec(i, i%5))
+	}
+	orig := mustAppend(t, l, first...)
+	if err := l.db.Flush(); err != nil { // ids 0..299 now live in an sstable
+		t.Fatal(err)
+	}
+	mustAppend(t, l, rec(1000, 1), rec(1001, -1)) // memtable only
+
+	changed := func(i int) []byte { // same id as rec(i, ...), other content
+		return bytes.Replace(rec(i, 2), []byte(`"n":`), []byte(`"n":-`), 1)
+	}
+	batch := [][]byte{rec(2000, 3), rec(299, 299%5), changed(7), rec(1001, -1), rec(0, 0), rec(2000, 3), changed(1000), rec(2001, -1), rec(150, 0)}
+	want := []Status{Accepted, Duplicate, Conflict, Duplicate, Duplicate, Duplicate, Conflict, Accepted, Duplicate}
+	res := mustAppend(t, l, batch...)
+	for i, r := range res {
+		if r.Status != want[i] {
+			t.Fatalf("result %d = %v, want %v", i, r.Status, want[i])
+		}
+	}
+	for i, j := range map[int]int{1: 299, 2: 7, 4: 0, 8: 150} {
+		if res[i].Seq != orig[j].Seq || res[i].Hash != orig[j].Hash {
+			t.Errorf("result %d answers seq %d, want the original seq %d and its leaf hash", i, res[i].Seq, orig[j].Seq)
+		}
+	}
+	if res[5].Seq != res[0].Seq {
+		t.Errorf("in-batch duplicate answers seq %d, want %d", res[5].Seq, res[0].Seq)
+	}
+	if got := l.Head().Size; got != 304 {
+		t.Fatalf("size %d, want 304 (300 + 2 + 2 accepted)", got)
+	}
+}
