@@ -3,7 +3,6 @@ package ledger
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -74,9 +73,7 @@ func (r *Record) HasCase() bool { return r.CaseID != uuid.Nil }
 // modify it.
 func (r *Record) Fields() map[string]any {
 	r.fieldsOnce.Do(func() {
-		dec := json.NewDecoder(bytes.NewReader(r.canonical))
-		dec.UseNumber()
-		_ = dec.Decode(&r.fields) // canonical is valid JSON: it cannot fail
+		r.fields, _ = decodeFields(r.canonical) // canonical is valid JSON: it cannot fail
 	})
 	return r.fields
 }
