@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,22 +20,32 @@ const benchEntries = 50_000
 // that was written before it started: pure relay throughput.
 func benchRelay(b *testing.B, conn func(b *testing.B) *nats.Conn) {
 	var total int
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	for range b.N {
 		b.StopTimer()
 		l := newLedger(b, ledger.Config{})
 		appendRange(b, l, 0, benchEntries, 1000, "bench")
 		nc := conn(b)
 		b.StartTimer()
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		r := start(b, l, nc, nil)
 		caughtUp(b, r, l)
 		elapsed += time.Since(t0)
+		cpu += cpuTime() - c0
 		total += benchEntries
 		b.StopTimer()
 		r.stop(b)
 	}
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "entries/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(total), "cpu-µs/entry")
+}
+
+// cpuTime is the process's user plus system CPU time so far: relay, client
+// and the in-process servers together.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkRelayR1: embedded single node, in-process connection.
