@@ -535,13 +535,9 @@ func resume(ctx context.Context, c *client, k *trustKey, trusted, head *ledger.C
 // inclusionPath fetches the audit path of entry seq in the tree of size
 // entries and checks that leaf leads to root.
 func inclusionPath(ctx context.Context, c *client, seq, size uint64, leaf, root ledger.Hash) ([][]byte, error) {
-	var ip struct{ Proof []string }
-	if err := c.getJSON(ctx, fmt.Sprintf("/v1/proofs/inclusion?seq=%d&size=%d", seq, size), &ip); err != nil {
-		return nil, err
-	}
-	path, err := unhexAll(ip.Proof)
+	path, err := httpSource{c}.InclusionProof(ctx, seq, size)
 	if err != nil {
-		return nil, fmt.Errorf("inclusion proof of %d: %v", seq, err)
+		return nil, err
 	}
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, seq, size, leaf[:], path, root[:]); err != nil {
 		return nil, &failure{Seq: seqp(seq), What: fmt.Sprintf("history rewritten: this entry is not in the trusted tree of size %d (its inclusion proof fails)", size), Want: "root " + ledger.Hex(root)}
