@@ -2,11 +2,13 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/liuhen/liuhen/bundle"
 	"github.com/liuhen/liuhen/internal/catalog"
 	"github.com/liuhen/liuhen/ledger"
 )
@@ -24,34 +27,29 @@ import (
 const maxExportMedia = 800
 
 type exportRequest struct {
-	Purpose string `json:"purpose"`
-	CaseID  string `json:"case_id"`
-	All     bool   `json:"all"`
-	Media   bool   `json:"media"`
+	bundle.ExportRequest
+	// Format, "zip" or "tar", asks for the bundle itself rather than the
+	// description of the export.
+	Format string `json:"format,omitempty"`
 }
 
-type exportAnswer struct {
-	Seq           uint64   `json:"seq"` // the custody.accessed entry
-	ID            string   `json:"id"`
-	Hash          string   `json:"hash"`
-	Scope         string   `json:"scope"`
-	Size          uint64   `json:"size"`              // the log's size the export is cut at
-	Entries       []uint64 `json:"entries,omitempty"` // case exports: the seqs, in order
-	Count         uint64   `json:"count"`
-	EntriesSHA256 string   `json:"entries_sha256"`
-	Media         []string `json:"media"` // media files the export includes
-}
+// exportAnswer is POST /v1/exports's JSON answer.
+type exportAnswer = bundle.ExportRecord
 
-// postExport is POST /v1/exports: before an auditor packs an evidence
-// bundle (liuhen export), the server records the export as a
-// custody.accessed entry, the way it records every media read, and says
-// what the bundle holds. For a case: its entries and the recordings linked
-// to it, up to the current size; for "all": entries [0, size). The record
-// carries who (the token), why (purpose), the size, and the SHA-256 of the
-// exported entries as one file (each entry's bytes and a newline) followed
-// by the SHA-256 of each media file included, so that a bundle is bound to
-// its custody record (docs/bundle.md). The answer comes after the record
-// is durable.
+// postExport is POST /v1/exports. Every export is first recorded as a
+// custody.accessed entry, the way every media read is, and the answer comes
+// after the record is durable. The record carries who (the token), why
+// (purpose), the size the export is cut at, and the SHA-256 of the exported
+// entries as one file (each entry's bytes and a newline) followed by the
+// SHA-256 of each media file included, so that a bundle is bound to its
+// custody record (docs/bundle.md). For a case the export holds its entries
+// and the recordings linked to it, up to the current size; for "all",
+// entries [0, size).
+//
+// Without format the answer (201) describes the export, and the client
+// packs the bundle itself (liuhen export). With format "zip" or "tar" (case
+// exports only) the server packs it with the same code (bundle.Exporter)
+// and the answer (200) is the bundle, streamed (exportBundle).
 func (s *Server) postExport(w http.ResponseWriter, r *http.Request, tok *Token) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
 	if err != nil {
@@ -63,20 +61,47 @@ func (s *Server) postExport(w http.ResponseWriter, r *http.Request, tok *Token) 
 	if err := dec.Decode(&req); err != nil {
 		return problem(CodeMalformedJSON, err.Error())
 	}
+	if err := checkExportRequest(&req.ExportRequest); err != nil {
+		return err
+	}
+	switch req.Format {
+	case "":
+		ans, err := s.recordExport(r, tok, req.ExportRequest)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusCreated, ans)
+	case "zip", "tar":
+		if req.All {
+			return &Problem{Code: CodeBadParameter, Field: "format", Detail: "the server packs case bundles only; export the whole log with liuhen export --all"}
+		}
+		return s.exportBundle(w, r, tok, req.ExportRequest, req.Format)
+	}
+	return &Problem{Code: CodeBadParameter, Field: "format", Detail: `format must be "zip" or "tar" (or absent: the export's description)`}
+}
+
+func checkExportRequest(req *bundle.ExportRequest) error {
 	if req.Purpose == "" || !utf8.ValidString(req.Purpose) || len(req.Purpose) > 1000 {
 		return &Problem{Code: CodeBadParameter, Field: "purpose", Detail: "an export needs a purpose (UTF-8, at most 1000 bytes) saying why"}
 	}
-	var caseID uuid.UUID
 	if req.All == (req.CaseID != "") {
 		return &Problem{Code: CodeBadParameter, Field: "case_id", Detail: "export either one case (case_id) or the whole log (all: true)"}
 	}
 	if !req.All {
-		if caseID, err = uuid.Parse(req.CaseID); err != nil {
+		id, err := uuid.Parse(req.CaseID)
+		if err != nil {
 			return &Problem{Code: CodeBadParameter, Field: "case_id", Detail: "case_id must be a UUID"}
 		}
+		req.CaseID = id.String()
 	}
+	return nil
+}
+
+// recordExport appends the custody.accessed entry of an export (checked by
+// checkExportRequest) and says what it holds.
+func (s *Server) recordExport(r *http.Request, tok *Token, req bundle.ExportRequest) (*exportAnswer, error) {
 	size := s.l.Head().Size
-	ans := exportAnswer{Scope: "all", Size: size, Media: []string{}}
+	ans := exportAnswer{Scope: bundle.ScopeAll, Size: size, Media: []string{}}
 	h := sha256.New()
 	media := map[string]bool{}
 	take := func(b []byte) {
@@ -97,36 +122,31 @@ func (s *Server) postExport(w http.ResponseWriter, r *http.Request, tok *Token) 
 				break
 			}
 			if seq != next {
-				return ledger.ErrCorrupt
+				return nil, ledger.ErrCorrupt
 			}
 			take(b)
 			next++
 		}
 		ans.Count = next
 	} else {
-		if ans.Entries, err = s.caseSelection(caseID, size); err != nil {
-			return err
+		var err error
+		if ans.Entries, err = s.caseSelection(uuid.MustParse(req.CaseID), size); err != nil {
+			return nil, err
 		}
 		for _, seq := range ans.Entries {
 			b, err := s.l.EntryAt(seq)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			take(b)
 		}
-		ans.Scope, ans.Count = "case", uint64(len(ans.Entries))
+		ans.Scope, ans.Count = bundle.ScopeCase, uint64(len(ans.Entries))
 	}
 	if len(media) > maxExportMedia {
-		return problem(CodeTooLarge, "an export includes at most "+strconv.Itoa(maxExportMedia)+" media files; export without media and read them separately")
+		return nil, problem(CodeTooLarge, "an export includes at most "+strconv.Itoa(maxExportMedia)+" media files; export without media and read them separately")
 	}
 	ans.EntriesSHA256 = hex.EncodeToString(h.Sum(nil))
-	ans.Media = slices.Sorted(func(yield func(string) bool) {
-		for m := range media {
-			if !yield(m) {
-				return
-			}
-		}
-	})
+	ans.Media = slices.Sorted(maps.Keys(media))
 	if ans.Media == nil {
 		ans.Media = []string{}
 	}
@@ -143,14 +163,115 @@ func (s *Server) postExport(w http.ResponseWriter, r *http.Request, tok *Token) 
 		"media":          append([]string{ans.EntriesSHA256}, ans.Media...),
 	}
 	if !req.All {
-		data["case_id"] = caseID.String()
+		data["case_id"] = req.CaseID
 	}
 	res, id, err := s.appendServerRecord(r, data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ans.Seq, ans.ID, ans.Hash = res.Seq, id, ledger.Hex(res.Hash)
-	return writeJSON(w, http.StatusCreated, ans)
+	return &ans, nil
+}
+
+// exportBundle records a case export and answers with its evidence bundle,
+// packed by bundle.Exporter from the ledger itself, as liuhen export packs
+// it from the API: every entry and proof is checked against a checkpoint
+// signed by the log's key before the first byte is sent, and every media
+// file read is recorded as custody, as GET /v1/media records it. The
+// answer's Liuhen-Custody-Seq and Liuhen-Custody-Id name the export's
+// custody entry.
+func (s *Server) exportBundle(w http.ResponseWriter, r *http.Request, tok *Token, req bundle.ExportRequest, format string) error {
+	src := &ledgerSource{s: s, r: r, tok: tok}
+	ex := &bundle.Exporter{Source: src, VKey: s.l.VerifierKey()}
+	// Staging the media may outlast RequestTimeout; once the bundle is
+	// sent, each write must progress within MediaIdleTimeout.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	bw := &bundleWriter{w: &progressWriter{ResponseWriter: w, s: s}, start: func(h http.Header) {
+		ct := "application/zip"
+		if format == "tar" {
+			ct = "application/x-tar"
+		}
+		h.Set("Content-Type", ct)
+		h.Set("Content-Disposition", `attachment; filename="`+bundle.Root(bundle.ScopeCase, req.CaseID, 0)+"."+format+`"`)
+		h.Set("Cache-Control", "no-store")
+		if src.rec != nil {
+			h.Set(hdrCustodySeq, strconv.FormatUint(src.rec.Seq, 10))
+			h.Set(hdrCustodyID, src.rec.ID)
+		}
+	}}
+	_, _, err := ex.Export(r.Context(), req, format, bw)
+	var ee *bundle.ExportError
+	if errors.As(err, &ee) {
+		return problem(CodeCorrupt, "the ledger's own export does not verify: "+ee.Error())
+	}
+	return err
+}
+
+// bundleWriter sets the answer's headers just before its first byte, so
+// that an error before it is still answered as a problem.
+type bundleWriter struct {
+	w       http.ResponseWriter
+	start   func(http.Header)
+	started bool
+}
+
+func (b *bundleWriter) Write(p []byte) (int, error) {
+	if !b.started {
+		b.started = true
+		b.start(b.w.Header())
+		b.w.WriteHeader(http.StatusOK)
+	}
+	return b.w.Write(p)
+}
+
+// ledgerSource is the server's own ledger as a bundle.Source, for the user
+// of tok.
+type ledgerSource struct {
+	s   *Server
+	r   *http.Request
+	tok *Token
+	rec *bundle.ExportRecord
+}
+
+func (ls *ledgerSource) Record(_ context.Context, req bundle.ExportRequest) (*bundle.ExportRecord, error) {
+	rec, err := ls.s.recordExport(ls.r, ls.tok, req)
+	ls.rec = rec
+	return rec, err
+}
+
+func (ls *ledgerSource) Receipt(ctx context.Context, seq uint64) ([]byte, error) {
+	return ls.s.receiptOf(ctx, seq)
+}
+
+func (ls *ledgerSource) Entry(_ context.Context, seq uint64) ([]byte, error) {
+	return ls.s.l.EntryAt(seq)
+}
+
+func (ls *ledgerSource) InclusionProof(_ context.Context, seq, size uint64) ([][]byte, error) {
+	p, err := ls.s.l.InclusionProof(seq, size)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(p))
+	for i := range p {
+		out[i] = p[i][:]
+	}
+	return out, nil
+}
+
+// Media copies a media file, after recording the read as GET /v1/media
+// does.
+func (ls *ledgerSource) Media(_ context.Context, sha, purpose string, w io.Writer) error {
+	f, err := ls.s.media.open(sha)
+	if err != nil {
+		return problem(CodeNotFound, "no media "+sha)
+	}
+	defer f.Close()
+	if _, _, err := ls.s.appendCustody(ls.r, ls.tok, sha, purpose); err != nil {
+		return err
+	}
+	_, err = io.Copy(w, f)
+	return err
 }
 
 // caseSelection returns the seqs a case export holds: the case's entries

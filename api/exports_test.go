@@ -2,10 +2,16 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/liuhen/liuhen/bundle"
 	"github.com/liuhen/liuhen/ledger"
 )
 
@@ -116,5 +122,116 @@ func TestExportRefused(t *testing.T) {
 	}
 	if n := f.l.Head().Size; n != 0 {
 		t.Errorf("refused exports wrote %d entries", n)
+	}
+}
+
+// TestExportBundle: with a format, POST /v1/exports answers with the case's
+// evidence bundle, packed by the server (bundle.Exporter), which
+// bundle.Verify accepts offline against the log's key; the export and the
+// media read it made are recorded as custody.
+func TestExportBundle(t *testing.T) {
+	f := newFixture(t)
+	const caseID = "0193f09e-1111-7000-8000-000000000042"
+	media := []byte("body camera footage")
+	sha := sha256hex(media)
+	f.do(req{method: "PUT", path: "/v1/media/" + sha, who: "device", body: media})
+	recording := rec("recording.made", "ZFY-1", map[string]any{"case_id": nil,
+		"data":  map[string]any{"started_at": "2020-05-12T09:00:00+08:00", "ended_at": "2020-05-12T09:10:00+08:00", "interruptions": []any{}},
+		"media": []any{map[string]any{"sha256": sha, "size": len(media), "content_type": "video/mp4"}}})
+	for _, r := range []string{recording, rec("inspection.recorded", "ZFY-1", nil),
+		rec("inspection.recorded", "ZFY-1", map[string]any{"case_id": "0193f09e-1111-7000-8000-000000000099"}),
+		rec("recording.linked", "ZFY-1", map[string]any{"data": map[string]any{"case_id": caseID, "events": []any{idOf(t, recording)}}})} {
+		if w := f.post("device", r); w.Code != 200 {
+			t.Fatalf("POST = %d %s", w.Code, w.Body)
+		}
+	}
+	for _, tc := range []struct {
+		format, ct string
+		media      bool
+	}{{"zip", "application/zip", true}, {"tar", "application/x-tar", false}} {
+		before := f.l.Head().Size
+		w := f.do(exportReq("auditor", `{"purpose":"行政诉讼举证","case_id":"`+caseID+`","format":"`+tc.format+`","media":`+strconv.FormatBool(tc.media)+`}`))
+		if w.Code != 200 || w.Header().Get("Content-Type") != tc.ct {
+			t.Fatalf("POST /v1/exports format %s = %d %s %.300s", tc.format, w.Code, w.Header().Get("Content-Type"), w.Body)
+		}
+		if cd := w.Header().Get("Content-Disposition"); cd != `attachment; filename="liuhen-case-`+caseID+`.`+tc.format+`"` {
+			t.Errorf("Content-Disposition = %q", cd)
+		}
+		seq, err := strconv.ParseUint(w.Header().Get(hdrCustodySeq), 10, 64)
+		if err != nil || seq != before {
+			t.Errorf("%s = %q, want %d (the export's custody entry)", hdrCustodySeq, w.Header().Get(hdrCustodySeq), before)
+		}
+		path := filepath.Join(t.TempDir(), "bundle."+tc.format)
+		if err := os.WriteFile(path, w.Body.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := bundle.Verify(context.Background(), path, f.l.VerifierKey(), bundle.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Problems) != 0 {
+			t.Fatalf("the server's bundle does not verify: %v", rep.Problems)
+		}
+		wantMedia := 0
+		if tc.media {
+			wantMedia = 1
+		}
+		if rep.Scope != bundle.ScopeCase || rep.Case != caseID || rep.Entries != 3 || rep.Media != wantMedia ||
+			rep.Custody == nil || rep.Custody.Seq != seq || rep.Custody.Purpose != "行政诉讼举证" || rep.Custody.Actor != "test auditor" {
+			t.Errorf("report = %+v, custody %+v", rep, rep.Custody)
+		}
+		// The export's custody entry, and with media one read entry for
+		// the file, are in the ledger.
+		var reads int
+		for s := seq + 1; s < f.l.Head().Size; s++ {
+			b, _ := f.l.EntryAt(s)
+			var e struct {
+				Type string
+				Data struct {
+					Access, Purpose string
+					Media           []string
+				}
+			}
+			mustJSON(t, b, &e)
+			if e.Type == "custody.accessed" && e.Data.Access == "read" && len(e.Data.Media) == 1 && e.Data.Media[0] == sha &&
+				strings.Contains(e.Data.Purpose, "证据包导出") {
+				reads++
+			}
+		}
+		if reads != wantMedia {
+			t.Errorf("%d media reads recorded after the export, want %d", reads, wantMedia)
+		}
+	}
+}
+
+// TestExportBundleRefused: who may not export, or asks for what the server
+// does not pack, gets a problem and no bytes of a bundle; nothing is
+// recorded.
+func TestExportBundleRefused(t *testing.T) {
+	f := newFixture(t)
+	const caseID = "0193f09e-1111-7000-8000-000000000042"
+	if w := f.post("device", rec("inspection.recorded", "ZFY-1", nil)); w.Code != 200 {
+		t.Fatalf("POST = %d %s", w.Code, w.Body)
+	}
+	for _, tc := range []struct {
+		who, body string
+		status    int
+		code      string
+	}{
+		{"reporter", `{"purpose":"x","case_id":"` + caseID + `","format":"zip"}`, 403, CodeForbidden},
+		{"device", `{"purpose":"x","case_id":"` + caseID + `","format":"zip"}`, 403, CodeForbidden},
+		{"", `{"purpose":"x","case_id":"` + caseID + `","format":"zip"}`, 401, CodeUnauthenticated},
+		{"auditor", `{"case_id":"` + caseID + `","format":"zip"}`, 400, CodeBadParameter},
+		{"auditor", `{"purpose":"x","case_id":"` + caseID + `","format":"rar"}`, 400, CodeBadParameter},
+		{"auditor", `{"purpose":"x","all":true,"format":"tar"}`, 400, CodeBadParameter},
+		{"auditor", `{"purpose":"x","case_id":"0193f09e-1111-7000-8000-000000000099","format":"zip"}`, 404, CodeNotFound},
+	} {
+		w := f.do(exportReq(tc.who, tc.body))
+		if w.Code != tc.status || problemCode(t, w) != tc.code || w.Header().Get("Content-Disposition") != "" {
+			t.Errorf("%s %s = %d %s, want %d %s", tc.who, tc.body, w.Code, w.Body, tc.status, tc.code)
+		}
+	}
+	if n := f.l.Head().Size; n != 1 {
+		t.Errorf("refused exports wrote %d entries", n-1)
 	}
 }

@@ -38,7 +38,7 @@ const (
 	CodeUnsupportedTus   = "tus_version"            // 412: Tus-Resumable is not 1.0.0
 	CodeUnavailable      = "unavailable"            // 503: the ledger is stopped, closing, or the request timed out
 	CodeInternal         = "internal"               // 500
-	CodeCorrupt          = "corrupt"                // 500: GET /v1/verify found the ledger broken
+	CodeCorrupt          = "corrupt"                // 500: GET /v1/verify found the ledger broken, or the server's own evidence bundle did not verify
 )
 
 // codeStatus is the one place that says which HTTP status a code carries.

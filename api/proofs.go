@@ -164,28 +164,37 @@ func (s *Server) receipt(w http.ResponseWriter, r *http.Request, _ *Token) error
 	if err != nil {
 		return err
 	}
-	if seq >= s.l.Head().Size {
-		return problem(CodeNotFound, "no entry "+strconv.FormatUint(seq, 10))
+	b, err := s.receiptOf(r.Context(), seq)
+	if err != nil {
+		return err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReceiptWait)
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	return writeNote(w, b)
+}
+
+// receiptOf returns the receipt of entry seq (see receipt).
+func (s *Server) receiptOf(ctx context.Context, seq uint64) ([]byte, error) {
+	if seq >= s.l.Head().Size {
+		return nil, problem(CodeNotFound, "no entry "+strconv.FormatUint(seq, 10))
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReceiptWait)
 	defer cancel()
 	cp, err := s.l.CheckpointCovering(ctx, seq+1)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return problem(CodeUnavailable, "no checkpoint covers this entry yet; retry")
+			return nil, problem(CodeUnavailable, "no checkpoint covers this entry yet; retry")
 		}
-		return err
+		return nil, err
 	}
 	p, err := s.l.InclusionProof(seq, cp.Size)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tp := proof.TLogProof{Index: seq, Checkpoint: cp.Note, Hashes: make([][sha256.Size]byte, len(p))}
 	for i, h := range p {
 		tp.Hashes[i] = h
 	}
-	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	return writeNote(w, tp.Marshal())
+	return tp.Marshal(), nil
 }
 
 type verifyAnswer struct {
