@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -130,7 +131,7 @@ func shoot(t *testing.T, ctx context.Context, dir, name string) {
 func TestBrowser(t *testing.T) {
 	ctx := browser(t)
 	tp := &tamper{}
-	st := newStack(t, stackOptions{wrap: func(h http.Handler) http.Handler { tp.h = h; return tp }})
+	st := newStack(t, stackOptions{export: true, wrap: func(h http.Handler) http.Handler { tp.h = h; return tp }})
 	s := st.populate()
 	dir := screenshotDir(t)
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
@@ -252,6 +253,43 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("验证 with a forged checkpoint signature: verdict %q, want a signature failure", verdict)
 		}
 		tp.disarm()
+	}
+
+	// 导出证据包: the browser downloads the case's bundle with one click
+	// (after saying why), and the file verifies offline.
+	dl := t.TempDir()
+	events := true
+	progress := chromedp.Events(ctx, cdpbrowser.DownloadProgress)
+	size := st.l.Head().Size
+	do("export the evidence bundle",
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+				Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dl, EventsEnabled: &events})
+			return err
+		}),
+		chromedp.SendKeys(css("#export-purpose"), "行政诉讼举证"),
+		chromedp.Click(css("#export-button")),
+	)
+	var bundleFile string
+	for ev, err := range progress {
+		if err != nil {
+			t.Fatalf("downloading the bundle: %v", err)
+		}
+		if ev.State == cdpbrowser.DownloadProgressStateCanceled {
+			t.Fatalf("the bundle's download was cancelled")
+		}
+		if ev.State == cdpbrowser.DownloadProgressStateCompleted {
+			bundleFile = filepath.Join(dl, ev.GUID)
+			break
+		}
+	}
+	b, err := os.ReadFile(bundleFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := verifyBundle(t, b, st.l.VerifierKey())
+	if rep.Case != s.caseA || rep.Custody == nil || rep.Custody.Seq != size || rep.Custody.Purpose != "控制台导出：行政诉讼举证" {
+		t.Errorf("downloaded bundle: %+v, custody %+v; want case %s recorded as entry %d", rep, rep.Custody, s.caseA, size)
 	}
 
 	// The report, and a drill-down from one of its figures to the case.

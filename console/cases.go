@@ -1,7 +1,10 @@
 package console
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -375,22 +378,100 @@ func (m *mediaWriter) Write(b []byte) (int, error) {
 
 func (m *mediaWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
 
-// export is POST /console/cases/{id}/export: the evidence bundle from the
-// API's export endpoint (Config.ExportPath), as a download.
+// export is POST /console/cases/{id}/export: the user asks for the case's
+// evidence bundle (证据包), saying why. The console asks the API's export
+// endpoint (Config.ExportPath, POST /v1/exports with format zip) with the
+// user's own token: the API records the export as custody.accessed (who,
+// why, what), packs and checks the bundle, and the answer goes to the
+// browser as a download. A refusal is shown as a page.
 func (c *Console) export(w http.ResponseWriter, r *http.Request, s *session) error {
 	id, err := uuid.Parse(r.PathValue("case_id"))
 	if err != nil || c.cfg.ExportPath == "" {
 		return errNotFound
 	}
-	path := strings.ReplaceAll(c.cfg.ExportPath, "{case_id}", id.String())
-	sub, err := newSubRequest(r.Context(), r, s, http.MethodGet, path)
+	purpose := strings.TrimSpace(r.PostFormValue("purpose"))
+	if purpose == "" || utf8.RuneCountInString(purpose) > 200 {
+		c.render(w, r, s, http.StatusBadRequest, "error", errorData{Title: "请填写导出目的", Message: "导出证据包须填写目的（200 字以内），它将记入账本。"})
+		return nil
+	}
+	body, err := json.Marshal(map[string]any{"case_id": id.String(), "purpose": "控制台导出：" + purpose,
+		"media": r.PostFormValue("media") == "on", "format": "zip"})
 	if err != nil {
 		return err
 	}
+	sub, err := newSubRequest(r.Context(), r, s, http.MethodPost, c.cfg.ExportPath)
+	if err != nil {
+		return err
+	}
+	sub.Body, sub.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	sub.Header.Set("Content-Type", "application/json")
+	// Packing a bundle with recordings outlasts the page timeout; the API
+	// sets its own deadlines while it sends.
 	http.NewResponseController(w).SetWriteDeadline(time.Time{})
-	c.cfg.API.ServeHTTP(&mediaWriter{ResponseWriter: w, disposition: `attachment; filename="evidence-` + id.String() + `.zip"`}, sub)
+	ew := &exportWriter{w: w, header: http.Header{}}
+	c.cfg.API.ServeHTTP(ew, sub)
+	if ew.failed != nil {
+		var p struct {
+			Code   string `json:"code"`
+			Detail string `json:"detail"`
+		}
+		json.Unmarshal(ew.failed.Bytes(), &p)
+		if ew.status == http.StatusRequestEntityTooLarge {
+			c.render(w, r, s, http.StatusRequestEntityTooLarge, "error", errorData{Title: "音像资料过多",
+				Message: "一次导出最多包含 800 个音像文件。请不勾选“包含音像资料”导出证据包，音像资料另行调阅。"})
+			return nil
+		}
+		return &apiError{Status: ew.status, Code: p.Code, Detail: p.Detail}
+	}
+	if ew.status == 0 {
+		return errors.New("console: the export endpoint answered nothing")
+	}
 	return nil
 }
+
+// exportWriter passes a successful answer of the export endpoint through
+// to the browser (the bundle, with its type, attachment name and custody
+// headers), and keeps a refusal (a problem) for the console to show.
+type exportWriter struct {
+	w      http.ResponseWriter
+	header http.Header
+	status int
+	failed *bytes.Buffer // the problem of an answer that is not a success
+}
+
+func (e *exportWriter) Header() http.Header { return e.header }
+
+func (e *exportWriter) WriteHeader(code int) {
+	if e.status != 0 {
+		return
+	}
+	e.status = code
+	if code/100 != 2 {
+		e.failed = &bytes.Buffer{}
+		return
+	}
+	for _, h := range []string{"Content-Type", "Content-Disposition", "Content-Length", "Liuhen-Custody-Seq", "Liuhen-Custody-Id"} {
+		if v := e.header.Get(h); v != "" {
+			e.w.Header().Set(h, v)
+		}
+	}
+	e.w.WriteHeader(code)
+}
+
+func (e *exportWriter) Write(b []byte) (int, error) {
+	if e.status == 0 {
+		e.WriteHeader(http.StatusOK)
+	}
+	if e.failed != nil {
+		if e.failed.Len()+len(b) > 64<<10 {
+			return 0, errors.New("console: problem answer too large")
+		}
+		return e.failed.Write(b)
+	}
+	return e.w.Write(b)
+}
+
+func (e *exportWriter) Unwrap() http.ResponseWriter { return e.w }
 
 // entryBytes is GET /console/entries/{seq}: the API's GET /v1/events/{seq}
 // with the user's token, byte for byte, for 验证 in the browser (which

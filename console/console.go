@@ -50,10 +50,11 @@ type Config struct {
 	// checkpoint's time and the verifier key shown on 验证. Default nil:
 	// those parts show 暂无数据.
 	Ledger *ledger.Ledger
-	// ExportPath is the API endpoint that serves a case's evidence bundle
-	// (证据包), with "{case_id}" in place of the case id, e.g.
-	// "/v1/cases/{case_id}/bundle". Default "": the case page shows the
-	// `liuhen export` command instead of a download button.
+	// ExportPath is the API endpoint that records an export and answers
+	// with a case's evidence bundle (证据包): "/v1/exports" (POST, with
+	// {"case_id", "purpose", "media", "format": "zip"}; docs/api.md). With
+	// it the case page offers auditors a download button (导出证据包) as
+	// well as the `liuhen export` command. Default "": the command only.
 	ExportPath string
 	// Location is the agency's time zone, for every date shown. Default
 	// Asia/Shanghai.

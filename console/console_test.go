@@ -1,16 +1,21 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/liuhen/liuhen/bundle"
 )
 
 // TestPagesByRole checks every page for every kind of visitor: what is
@@ -363,26 +368,67 @@ func TestMediaView(t *testing.T) {
 	}
 }
 
+// TestExport: an auditor downloads the case's evidence bundle from the
+// case page, packed by the API (POST /v1/exports); the bytes verify
+// offline against the log's key, and the export is recorded with the
+// user's token and purpose. A reporter is refused, so is a form without
+// its CSRF token or a purpose; nothing is recorded for them.
 func TestExport(t *testing.T) {
 	st := newStack(t, stackOptions{export: true})
 	s := st.populate()
 	c := st.login("auditor")
 	page := c.get("/console/cases/" + s.caseA)
-	if !strings.Contains(page.body, `id="export-button"`) || strings.Contains(page.body, "liuhen export") {
-		t.Errorf("with an export endpoint the case page should offer the button, not the command")
+	if !strings.Contains(page.body, `id="export-button"`) || !strings.Contains(page.body, `name="purpose"`) ||
+		!strings.Contains(page.body, "liuhen export --server") {
+		t.Errorf("with an export endpoint the case page should offer the button, and the command as the alternative")
 	}
 	path := "/console/cases/" + s.caseA + "/export"
-	if p := c.post(path, url.Values{}); p.status != http.StatusForbidden {
+	size := st.l.Head().Size
+	if p := c.post(path, url.Values{"purpose": {"审查"}}); p.status != http.StatusForbidden {
 		t.Errorf("POST %s without CSRF token = %d, want 403", path, p.status)
 	}
-	p := c.post(path, url.Values{"csrf": {c.csrf}})
-	if p.status != 200 || p.body != "bundle of "+s.caseA || !strings.HasPrefix(p.header.Get("Content-Disposition"), "attachment") {
-		t.Errorf("POST %s = %d %q %q, want the bundle as an attachment", path, p.status, p.header.Get("Content-Disposition"), p.body)
+	if p := c.post(path, url.Values{"csrf": {c.csrf}}); p.status != http.StatusBadRequest || !strings.Contains(p.body, "请填写导出目的") {
+		t.Errorf("POST %s without a purpose = %d, want 400 请填写导出目的", path, p.status)
 	}
 	r := st.login("reporter")
-	if p := r.post(path, url.Values{"csrf": {r.csrf}}); p.status != http.StatusForbidden {
+	if p := r.post(path, url.Values{"csrf": {r.csrf}, "purpose": {"审查"}}); p.status != http.StatusForbidden {
 		t.Errorf("POST %s as reporter = %d, want 403", path, p.status)
 	}
+	if p := c.post("/console/cases/"+uuid.NewString()+"/export", url.Values{"csrf": {c.csrf}, "purpose": {"审查"}}); p.status != http.StatusNotFound || !strings.Contains(p.body, "未找到") {
+		t.Errorf("export of an unknown case = %d, want 404 未找到", p.status)
+	}
+	if n := st.l.Head().Size; n != size {
+		t.Errorf("refused exports wrote %d entries", n-size)
+	}
+
+	p := c.post(path, url.Values{"csrf": {c.csrf}, "purpose": {"复议答辩"}, "media": {"on"}})
+	if p.status != 200 || p.header.Get("Content-Type") != "application/zip" ||
+		p.header.Get("Content-Disposition") != `attachment; filename="liuhen-case-`+s.caseA+`.zip"` {
+		t.Fatalf("POST %s = %d %q %q, want the bundle as an attachment", path, p.status, p.header.Get("Content-Type"), p.header.Get("Content-Disposition"))
+	}
+	rep := verifyBundle(t, []byte(p.body), st.l.VerifierKey())
+	if rep.Case != s.caseA || rep.Media != 1 || rep.Custody == nil || rep.Custody.Actor != "审计员 张某" ||
+		rep.Custody.Purpose != "控制台导出：复议答辩" || strconv.FormatUint(rep.Custody.Seq, 10) != p.header.Get("Liuhen-Custody-Seq") {
+		t.Errorf("bundle report %+v, custody %+v", rep, rep.Custody)
+	}
+}
+
+// verifyBundle checks a downloaded bundle offline with the bundle package,
+// as liuhen verify --bundle does; it must have no problem.
+func verifyBundle(t testing.TB, b []byte, vkey string) *bundle.Report {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bundle.zip")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := bundle.Verify(context.Background(), path, vkey, bundle.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 0 {
+		t.Fatalf("the downloaded bundle does not verify: %v", rep.Problems)
+	}
+	return rep
 }
 
 func TestReportDownloads(t *testing.T) {

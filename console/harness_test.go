@@ -67,7 +67,7 @@ type stack struct {
 
 type stackOptions struct {
 	noFindings bool // do not mount the compliance endpoints
-	export     bool // mount a bundle endpoint and set Config.ExportPath
+	export     bool // set Config.ExportPath to the API's POST /v1/exports
 	wrap       func(http.Handler) http.Handler
 }
 
@@ -207,11 +207,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	}
 	cfg := Config{API: st.srv, Tokens: st.tokens, Ledger: st.l, Logger: quiet}
 	if o.export {
-		st.srv.Mount("GET /v1/cases/{case_id}/bundle", api.Readers, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/zip")
-			fmt.Fprintf(w, "bundle of %s", r.PathValue("case_id"))
-		}))
-		cfg.ExportPath = "/v1/cases/{case_id}/bundle"
+		cfg.ExportPath = "/v1/exports" // the API's own, as liuhen serve sets it
 	}
 	if st.con, err = New(cfg); err != nil {
 		t.Fatal(err)

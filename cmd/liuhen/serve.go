@@ -168,8 +168,9 @@ func serve(ctx context.Context, o *serveOptions, stdout io.Writer, log *slog.Log
 		pl.mount(srv)
 	}
 	// The web console (docs/console.md): "/" and "/console/", reading
-	// through srv with each signed-in user's own token.
-	con, err := console.New(console.Config{API: srv, Tokens: tokens, Ledger: l, Logger: log})
+	// through srv with each signed-in user's own token; its 导出证据包
+	// button asks POST /v1/exports for the bundle.
+	con, err := console.New(console.Config{API: srv, Tokens: tokens, Ledger: l, Logger: log, ExportPath: "/v1/exports"})
 	if err != nil {
 		return err
 	}
