@@ -150,30 +150,18 @@ func (ex *Exporter) Export(ctx context.Context, req ExportRequest, format string
 		return nil, nil, err
 	}
 	defer os.RemoveAll(dir)
-	put := func(name string, b []byte) error {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(p, b, 0o644)
-	}
-	for _, f := range []struct {
-		name string
-		b    []byte
-	}{{FileKey, []byte(vkey + "\n")}, {FileCheckpoint, cp.Note}, {FileCustody, append(custody, '\n')}} {
-		if err := put(f.name, f.b); err != nil {
-			return nil, nil, err
-		}
-	}
+	// Small files stay in memory; entries and media go to dir.
+	st := &stage{dir: dir}
+	st.put(FileKey, []byte(vkey+"\n"))
+	st.put(FileCheckpoint, cp.Note)
+	st.put(FileCustody, append(custody, '\n'))
 	var sum string
 	if req.All {
 		sum, err = ex.allEntries(ctx, ls, dir, cp, rec)
 	} else {
 		receipt.ExtraData = nil
-		if err := put(ProofPath(rec.Seq), receipt.Marshal()); err != nil {
-			return nil, nil, err
-		}
-		sum, err = ex.caseEntries(ctx, dir, cp, rec, put)
+		st.put(ProofPath(rec.Seq), receipt.Marshal())
+		sum, err = ex.caseEntries(ctx, st, cp, rec)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -184,7 +172,7 @@ func (ex *Exporter) Export(ctx context.Context, req ExportRequest, format string
 	if err := ex.media(ctx, dir, rec, req.Purpose); err != nil {
 		return nil, nil, err
 	}
-	m, err := Pack(w, format, Root(rec.Scope, req.CaseID, cp.Size), dir)
+	m, err := st.pack(w, format, Root(rec.Scope, req.CaseID, cp.Size))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -235,8 +223,8 @@ func checkReceipt(tp *tproof.TLogProof, entry []byte, kv note.Verifier) (*ledger
 
 // caseEntries fetches a case's entries and their proofs in cp, verifying
 // each, and returns the SHA-256 of entries.jsonl.
-func (ex *Exporter) caseEntries(ctx context.Context, dir string, cp *ledger.Checkpoint, rec *ExportRecord, put func(string, []byte) error) (string, error) {
-	f, err := os.Create(filepath.Join(dir, FileEntries))
+func (ex *Exporter) caseEntries(ctx context.Context, st *stage, cp *ledger.Checkpoint, rec *ExportRecord) (string, error) {
+	f, err := os.Create(st.path(FileEntries))
 	if err != nil {
 		return "", err
 	}
@@ -266,15 +254,13 @@ func (ex *Exporter) caseEntries(ctx context.Context, dir string, cp *ledger.Chec
 		for i, x := range path {
 			copy(tp.Hashes[i][:], x)
 		}
-		if err := put(ProofPath(seq), tp.Marshal()); err != nil {
-			return "", err
-		}
+		st.put(ProofPath(seq), tp.Marshal())
 		if _, err := w.Write(append(b, '\n')); err != nil {
 			return "", err
 		}
 		add(1)
 	}
-	return hex.EncodeToString(h.Sum(nil)), f.Sync()
+	return hex.EncodeToString(h.Sum(nil)), f.Close()
 }
 
 // allEntries streams entries [0, cp.Size) into entries.jsonl, verifying
@@ -311,7 +297,7 @@ func (ex *Exporter) allEntries(ctx context.Context, src LogSource, dir string, c
 	if v.Size() != cp.Size || v.Root() != cp.Root {
 		return "", &ExportError{Problem{File: FileEntries, What: "the entries the server sent do not make its signed checkpoint", Want: ledger.Hex(cp.Root), Got: ledger.Hex(v.Root())}}
 	}
-	return hex.EncodeToString(h.Sum(nil)), f.Sync()
+	return hex.EncodeToString(h.Sum(nil)), f.Close()
 }
 
 // chainProblem turns a ledger.ChainError into an ExportError; other errors
@@ -363,9 +349,6 @@ func (ex *Exporter) media(ctx context.Context, dir string, rec *ExportRecord, pu
 			if got := hex.EncodeToString(h.Sum(nil)); got != sha {
 				err = &ExportError{Problem{File: DirMedia + sha, What: "the server's file does not hash to its name", Want: sha, Got: got}}
 			}
-		}
-		if err == nil {
-			err = f.Sync()
 		}
 		if cerr := f.Close(); err == nil {
 			err = cerr

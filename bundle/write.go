@@ -27,12 +27,86 @@ import (
 // The caller has verified what it put in dir; Pack checks the checkpoint's
 // signature and the custody entry, not the proofs.
 func Pack(w io.Writer, format, root, dir string) (*Manifest, error) {
+	return (&stage{dir: dir}).pack(w, format, root)
+}
+
+// A stage holds a bundle's evidence files before they are packed: small
+// ones (key, checkpoint, custody, proofs) in memory, the others (entries,
+// media) as files under dir. A name is in one or the other.
+type stage struct {
+	dir string
+	mem map[string][]byte
+}
+
+func (st *stage) path(name string) string { return filepath.Join(st.dir, filepath.FromSlash(name)) }
+
+// put keeps a small file in memory.
+func (st *stage) put(name string, b []byte) {
+	if st.mem == nil {
+		st.mem = map[string][]byte{}
+	}
+	st.mem[name] = b
+}
+
+func (st *stage) read(name string) ([]byte, error) {
+	if b, ok := st.mem[name]; ok {
+		return b, nil
+	}
+	return os.ReadFile(st.path(name))
+}
+
+func (st *stage) open(name string) (io.ReadCloser, int64, error) {
+	if b, ok := st.mem[name]; ok {
+		return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
+	}
+	f, err := os.Open(st.path(name))
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
+// walk calls fn with the name of every staged file.
+func (st *stage) walk(fn func(name string) error) error {
+	for name := range st.mem {
+		if err := fn(name); err != nil {
+			return err
+		}
+	}
+	if st.dir == "" {
+		return nil
+	}
+	return filepath.WalkDir(st.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		return fn(filepath.ToSlash(must(filepath.Rel(st.dir, p))))
+	})
+}
+
+func (st *stage) hash(name string) (string, int64, error) {
+	r, _, err := st.open(name)
+	if err != nil {
+		return "", 0, err
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	return hex.EncodeToString(h.Sum(nil)), n, err
+}
+
+func (st *stage) pack(w io.Writer, format, root string) (*Manifest, error) {
 	aw, err := newArchiveWriter(w, format)
 	if err != nil {
 		return nil, err
 	}
 	c := &contents{}
-	vk, err := os.ReadFile(filepath.Join(dir, FileKey))
+	vk, err := st.read(FileKey)
 	if err != nil {
 		return nil, err
 	}
@@ -42,14 +116,14 @@ func Pack(w io.Writer, format, root, dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("bundle: %s: %v", FileKey, err)
 	}
 	c.origin = v.Name()
-	cpb, err := os.ReadFile(filepath.Join(dir, FileCheckpoint))
+	cpb, err := st.read(FileCheckpoint)
 	if err != nil {
 		return nil, err
 	}
 	if c.cp, err = ledger.OpenCheckpoint(cpb, c.origin, v); err != nil {
 		return nil, fmt.Errorf("bundle: %s: %v", FileCheckpoint, err)
 	}
-	cb, err := os.ReadFile(filepath.Join(dir, FileCustody))
+	cb, err := st.read(FileCustody)
 	if err != nil {
 		return nil, err
 	}
@@ -57,16 +131,12 @@ func Pack(w io.Writer, format, root, dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("bundle: %s: %v", FileCustody, err)
 	}
 	// Evidence files, with their hashes.
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel := filepath.ToSlash(must(filepath.Rel(dir, p)))
+	err = st.walk(func(rel string) error {
 		kind, seq := kindOf(rel)
 		if kind == "" || kind == KindVerify || kind == KindList || kind == KindManifest || kind == KindSums {
 			return fmt.Errorf("bundle: %s has no place in a bundle", rel)
 		}
-		sum, size, err := hashFile(p)
+		sum, size, err := st.hash(rel)
 		if err != nil {
 			return err
 		}
@@ -76,7 +146,7 @@ func Pack(w io.Writer, format, root, dir string) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(filepath.Join(dir, FileEntries))
+	f, _, err := st.open(FileEntries)
 	if err != nil {
 		return nil, err
 	}
@@ -124,14 +194,11 @@ func Pack(w io.Writer, format, root, dir string) (*Manifest, error) {
 		}
 	}
 	for _, name := range order {
-		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)))
+		f, size, err := st.open(name)
 		if err != nil {
 			return nil, err
 		}
-		st, err := f.Stat()
-		if err == nil {
-			err = aw.add(root+"/"+name, st.Size(), f)
-		}
+		err = aw.add(root+"/"+name, size, f)
 		f.Close()
 		if err != nil {
 			return nil, err
@@ -150,17 +217,6 @@ func must[T any](v T, err error) T {
 func fileOf(p, kind string, b []byte) File {
 	s := sha256.Sum256(b)
 	return File{Path: p, Kind: kind, Size: int64(len(b)), SHA256: hex.EncodeToString(s[:])}
-}
-
-func hashFile(p string) (string, int64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	return hex.EncodeToString(h.Sum(nil)), n, err
 }
 
 // readEntries reads entries.jsonl for the derived files: the line count,
