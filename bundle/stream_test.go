@@ -8,7 +8,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/liuhen/liuhen/ledger"
 )
@@ -60,11 +62,18 @@ func runStream(nd []byte, seed uint64) (*ledger.ChainVerifier, int, error) {
 	return v, seen, err
 }
 
-// TestStreamBlocks: whatever the reads, every entry is checked once, in
+// TestStream checks Stream on one real log of a few blocks.
+func TestStream(t *testing.T) {
+	nd, tl := streamLog(t)
+	t.Run("blocks", func(t *testing.T) { testStreamBlocks(t, nd, tl) })
+	t.Run("tamper", func(t *testing.T) { testStreamLocatesTamper(t, nd) })
+	t.Run("RunBlocks", func(t *testing.T) { testStreamRunBlocks(t, nd, tl) })
+}
+
+// testStreamBlocks: whatever the reads, every entry is checked once, in
 // order, and the root is the ledger's; a last line without its newline is
 // still an entry.
-func TestStreamBlocks(t *testing.T) {
-	nd, tl := streamLog(t)
+func testStreamBlocks(t *testing.T, nd []byte, tl *testLog) {
 	head := tl.l.Head()
 	for seed, in := range [][]byte{nd, bytes.TrimSuffix(nd, []byte("\n"))} {
 		v, seen, err := runStream(in, uint64(seed))
@@ -77,13 +86,12 @@ func TestStreamBlocks(t *testing.T) {
 	}
 }
 
-// TestStreamLocatesTamper: a changed byte anywhere in an entry, a dropped
+// testStreamLocatesTamper: a changed byte anywhere in an entry, a dropped
 // line or a line longer than a block is reported at that entry's seq.
-func TestStreamLocatesTamper(t *testing.T) {
-	nd, _ := streamLog(t)
+func testStreamLocatesTamper(t *testing.T, nd []byte) {
 	lines := bytes.SplitAfter(nd, []byte("\n"))
 	rnd := rand.New(rand.NewPCG(7, 7))
-	for range 5 {
+	for range 3 {
 		seq := 1 + rnd.IntN(len(lines)-2)
 		line := lines[seq]
 		bad := bytes.Clone(nd)
@@ -116,10 +124,9 @@ func isChainErrorAt(err error, seq uint64, what string) bool {
 	return errors.As(err, &ce) && ce.Seq == seq && ce.What == what
 }
 
-// TestStreamRunBlocks: blocks given whole are each released once, after
+// testStreamRunBlocks: blocks given whole are each released once, after
 // their entries were checked.
-func TestStreamRunBlocks(t *testing.T) {
-	nd, tl := streamLog(t)
+func testStreamRunBlocks(t *testing.T, nd []byte, tl *testLog) {
 	lines := bytes.SplitAfter(nd, []byte("\n"))
 	var blocks [][]byte
 	for i := 0; i < len(lines); i += 2500 {
@@ -166,4 +173,12 @@ func TestSplitHasher(t *testing.T) {
 			t.Errorf("lines %d: sums differ", lines)
 		}
 	}
+}
+
+// cpuSeconds is the process's user+system CPU time: per entry, the
+// benchmarks' measure that a shared machine's load barely moves.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
