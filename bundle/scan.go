@@ -2,7 +2,6 @@ package bundle
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,10 +20,20 @@ import (
 // The returned Entry has Seq, RecordedAt, Prev, CaseSeq, CasePrev, CaseID
 // and Bytes set (Bytes is b); ledger.DecodeEntry is the strict decoder.
 func ScanEntry(b []byte) (*ledger.Entry, error) {
-	e := &ledger.Entry{Bytes: b, DeviceSeq: -1}
+	e := &ledger.Entry{}
+	if err := ScanEntryInto(e, b); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// ScanEntryInto is ScanEntry into e, which it overwrites whole: Stream
+// scans into entries it reuses.
+func ScanEntryInto(e *ledger.Entry, b []byte) error {
+	*e = ledger.Entry{Bytes: b, DeviceSeq: -1}
 	p := b
 	lit := func(s string) bool {
-		if !bytes.HasPrefix(p, []byte(s)) {
+		if len(p) < len(s) || string(p[:len(s)]) != s {
 			return false
 		}
 		p = p[len(s):]
@@ -46,43 +55,42 @@ func ScanEntry(b []byte) (*ledger.Entry, error) {
 		return n, true
 	}
 	hash := func(h *ledger.Hash) bool {
-		if len(p) < 65 || p[64] != '"' || !lowerHex(p[:64]) {
+		if len(p) < 65 || p[64] != '"' || !decodeLowerHex(h, p[:64]) {
 			return false
 		}
-		hex.Decode(h[:], p[:64])
 		p = p[65:]
 		return true
 	}
 	var ok bool
 	if !lit(`{"v":1,"seq":`) {
-		return nil, errors.New(`does not start with {"v":1,"seq": and a number`)
+		return errors.New(`does not start with {"v":1,"seq": and a number`)
 	}
 	if e.Seq, ok = num(); !ok {
-		return nil, errors.New("seq is not a decimal integer")
+		return errors.New("seq is not a decimal integer")
 	}
 	if !lit(`,"recorded_at":"`) || len(p) < len(ledger.RecordedAtLayout)+1 {
-		return nil, errors.New("recorded_at missing after seq")
+		return errors.New("recorded_at missing after seq")
 	}
 	ts := p[:len(ledger.RecordedAtLayout)]
 	p = p[len(ts):]
 	t, ok := parseRecordedAt(ts)
 	if !ok {
-		return nil, fmt.Errorf("recorded_at %q is not YYYY-MM-DDTHH:MM:SS.ffffffZ", ts)
+		return fmt.Errorf("recorded_at %q is not YYYY-MM-DDTHH:MM:SS.ffffffZ", ts)
 	}
 	e.RecordedAt = t
 	if !lit(`","prev":"`) || !hash(&e.Prev) {
-		return nil, errors.New("prev is not 64 lowercase hex digits")
+		return errors.New("prev is not 64 lowercase hex digits")
 	}
 	if lit(`,"case_seq":`) {
 		if e.CaseSeq, ok = num(); !ok || e.CaseSeq == 0 {
-			return nil, errors.New("case_seq is not a positive integer")
+			return errors.New("case_seq is not a positive integer")
 		}
 		if !lit(`,"case_prev":"`) || !hash(&e.CasePrev) {
-			return nil, errors.New("case_prev is not 64 lowercase hex digits")
+			return errors.New("case_prev is not 64 lowercase hex digits")
 		}
 	}
 	if !lit(`,"`) || len(p) < 2 || p[len(p)-1] != '}' {
-		return nil, errors.New("no record members after the ledger's")
+		return errors.New("no record members after the ledger's")
 	}
 	rec := p[:len(p)-1] // the record members, from the first name's first letter
 	const caseKey = `case_id":"`
@@ -91,7 +99,7 @@ func ScanEntry(b []byte) (*ledger.Entry, error) {
 		// Canonical order puts case_id first unless a name sorts before it.
 		id, err := uuid.ParseBytes(rec[len(caseKey) : len(caseKey)+36])
 		if err != nil {
-			return nil, fmt.Errorf("case_id: %v", err)
+			return fmt.Errorf("case_id: %v", err)
 		}
 		e.CaseID = id
 	case e.CaseSeq > 0 || bytes.Contains(rec, []byte(`"case_id"`)):
@@ -100,19 +108,19 @@ func ScanEntry(b []byte) (*ledger.Entry, error) {
 			CaseID *string `json:"case_id"`
 		}
 		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, fmt.Errorf("record members: %v", err)
+			return fmt.Errorf("record members: %v", err)
 		}
 		if r.CaseID != nil {
 			var err error
 			if e.CaseID, err = uuid.Parse(*r.CaseID); err != nil {
-				return nil, fmt.Errorf("case_id: %v", err)
+				return fmt.Errorf("case_id: %v", err)
 			}
 		}
 	}
 	if (e.CaseID != uuid.Nil) != (e.CaseSeq > 0) {
-		return nil, errors.New("case_seq and case_prev must be present exactly when case_id is")
+		return errors.New("case_seq and case_prev must be present exactly when case_id is")
 	}
-	return e, nil
+	return nil
 }
 
 // parseRecordedAt parses exactly ledger.RecordedAtLayout.
@@ -138,24 +146,58 @@ func parseRecordedAt(b []byte) (time.Time, bool) {
 		return v
 	}
 	y, mo, d, h, mi, s, us := n(0, 4), n(5, 7), n(8, 10), n(11, 13), n(14, 16), n(17, 19), n(20, 26)
-	t := time.Date(y, time.Month(mo), d, h, mi, s, us*1000, time.UTC)
-	// time.Date normalises out-of-range fields; a real timestamp survives.
-	if t.Year() != y || int(t.Month()) != mo || t.Day() != d || t.Hour() != h || t.Minute() != mi || t.Second() != s {
+	// Only real timestamps: time.Date would normalise the others.
+	if mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || h > 23 || mi > 59 || s > 59 {
 		return time.Time{}, false
 	}
-	return t, true
+	return time.Date(y, time.Month(mo), d, h, mi, s, us*1000, time.UTC), true
 }
 
-var isLowerHex = func() (t [256]bool) {
-	for _, c := range "0123456789abcdef" {
-		t[c] = true
+// daysIn returns the number of days of month mo (1 to 12) of year y.
+func daysIn(mo, y int) int {
+	switch mo {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// hexVal maps lowercase hex digits to their value and every other byte to
+// 0xff.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
 	}
 	return
 }()
 
+// decodeLowerHex decodes 64 lowercase hex digits into h; false if src is
+// anything else (h is then undefined).
+func decodeLowerHex(h *ledger.Hash, src []byte) bool {
+	if len(src) != 2*len(h) {
+		return false
+	}
+	var bad byte
+	for i := range h {
+		hi, lo := hexVal[src[2*i]], hexVal[src[2*i+1]]
+		bad |= hi | lo
+		h[i] = hi<<4 | lo&0x0f
+	}
+	return bad&0xf0 == 0
+}
+
+// lowerHex reports whether b is all lowercase hex digits.
 func lowerHex(b []byte) bool {
 	for _, c := range b {
-		if !isLowerHex[c] {
+		if hexVal[c] == 0xff {
 			return false
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -148,7 +149,7 @@ type verifier struct {
 	streamed bool
 	chain    *ledger.ChainVerifier
 	chainErr error
-	firstN   hash.Hash
+	firstN   func() []byte // SHA-256 of the first cd.Size lines of entries.jsonl
 	cfound   bool
 	entriesN uint64
 	types    map[string]string // media content types
@@ -169,12 +170,21 @@ func (vr *verifier) read(rel string, size int64, r io.Reader) error {
 	f := &vfile{}
 	vr.files[rel] = f
 	h := sha256.New()
-	cr := &countReader{r: io.TeeReader(r, h)}
 	kind, _ := kindOf(rel)
+	streamed := kind == KindEntries && vr.custodyKnown() && vr.cd.Scope == ScopeAll
+	var src io.Reader = io.TeeReader(r, h)
+	var split *splitHasher
+	if streamed {
+		// One SHA-256 pass gives the file's sum and, from the state at
+		// the end of line cd.Size, the custody record's sum.
+		split = &splitHasher{r: r, h: h, lines: vr.cd.Size}
+		src = split
+	}
+	cr := &countReader{r: src}
 	var rerr error
 	switch {
-	case kind == KindEntries && vr.custodyKnown() && vr.cd.Scope == ScopeAll:
-		vr.streamAll(cr)
+	case streamed:
+		vr.streamAll(cr, split.prefixSum)
 		_, rerr = io.Copy(io.Discard, cr)
 	case kind == KindEntries:
 		tmp, err := os.CreateTemp("", "liuhen-bundle-entries-*")
@@ -264,16 +274,22 @@ func (vr *verifier) readCustody(f *vfile) {
 	vr.rep.Scope, vr.rep.Case = cd.Scope, cd.CaseID
 }
 
-// streamAll verifies a whole-log entries.jsonl as it is read.
-func (vr *verifier) streamAll(r io.Reader) {
+// streamAll verifies a whole-log entries.jsonl as it is read. prefixSum,
+// if not nil, returns the SHA-256 of the file's first cd.Size lines once r
+// is read; otherwise streamAll computes it.
+func (vr *verifier) streamAll(r io.Reader, prefixSum func() []byte) {
 	vr.streamed = true
 	vr.chain = ledger.NewChainVerifier()
-	vr.firstN = sha256.New()
 	vr.types = map[string]string{}
 	wantMedia := len(vr.cd.Media) > 1
-	// The first cd.Size lines are hashed as they are read, beside the
-	// checker.
-	r = &prefixHasher{r: r, h: vr.firstN, lines: vr.cd.Size}
+	if prefixSum == nil {
+		// The first cd.Size lines are hashed as they are read, beside the
+		// checker.
+		h := sha256.New()
+		r = &prefixHasher{r: r, h: h, lines: vr.cd.Size}
+		prefixSum = func() []byte { return h.Sum(nil) }
+	}
+	vr.firstN = prefixSum
 	st := Stream{V: vr.chain, Progress: vr.opts.Progress, Entry: func(e *ledger.Entry) error {
 		if e.Seq == vr.custody.Seq {
 			vr.cfound = true
@@ -314,6 +330,61 @@ func (p *prefixHasher) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// splitHasher passes r through, writing it all to h, and keeps the state
+// of h at the end of its first lines lines: one pass of SHA-256 for the
+// whole file and for its first lines.
+type splitHasher struct {
+	r      io.Reader
+	h      hash.Hash
+	lines  uint64
+	prefix []byte // the SHA-256 of the first lines lines, once read
+}
+
+func (s *splitHasher) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b)
+	chunk := b[:n]
+	if s.prefix == nil && s.lines == 0 {
+		s.snapshot()
+	}
+	if s.prefix == nil && len(chunk) > 0 {
+		if c := uint64(bytes.Count(chunk, []byte{'\n'})); c < s.lines {
+			s.lines -= c
+		} else {
+			i := 0
+			for ; s.lines > 0; s.lines-- {
+				i += bytes.IndexByte(chunk[i:], '\n') + 1
+			}
+			s.h.Write(chunk[:i])
+			s.snapshot()
+			chunk = chunk[i:]
+		}
+	}
+	s.h.Write(chunk)
+	return n, err
+}
+
+// snapshot finishes a copy of the hash state: the prefix's sum.
+func (s *splitHasher) snapshot() {
+	st, err := s.h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic(err) // crypto/sha256 always can
+	}
+	c := sha256.New()
+	if err := c.(encoding.BinaryUnmarshaler).UnmarshalBinary(st); err != nil {
+		panic(err)
+	}
+	s.prefix = c.Sum(nil)
+}
+
+// prefixSum returns the SHA-256 of the first lines lines; of everything
+// read, when the input had fewer lines.
+func (s *splitHasher) prefixSum() []byte {
+	if s.prefix == nil {
+		return s.h.Sum(nil)
+	}
+	return s.prefix
+}
+
 // finish runs the checks that need several files.
 func (vr *verifier) finish() {
 	rep := vr.rep
@@ -342,12 +413,12 @@ func (vr *verifier) finish() {
 	case cd.Scope == ScopeAll && !vr.streamed && vr.spill != nil:
 		// entries.jsonl came before custody.jsonl: verify it now.
 		if _, err := vr.spill.Seek(0, io.SeekStart); err == nil {
-			vr.streamAll(vr.spill)
+			vr.streamAll(vr.spill, nil)
 		}
 		fallthrough
 	case cd.Scope == ScopeAll && vr.streamed:
 		vr.finishAll()
-		entriesSum = hex.EncodeToString(vr.firstN.Sum(nil))
+		entriesSum = hex.EncodeToString(vr.firstN())
 	case cd.Scope == ScopeCase && vr.spill != nil:
 		entriesSum = vr.checkCase(expected)
 	}

@@ -84,7 +84,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.bundle, "bundle", "", "verify this evidence bundle `file` (.zip or .tar) offline")
 	fs.BoolVar(&o.media, "media", false, "online: also fetch and re-hash every referenced media file")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object (and no progress line)")
-	fs.IntVar(&o.page, "page", 10000, "online: entries per GET /v1/events request (1 to 10000)")
+	fs.IntVar(&o.page, "page", 2000, "online: entries per GET /v1/events request (1 to 10000); two are in flight")
 	usageFunc(fs, stderr, verifyUsage)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return helpOK(err)
@@ -393,13 +393,28 @@ func fetchSpan(ctx context.Context, c *client, start, end uint64) []page {
 }
 
 // streamVerify adds entries [v.Size(), size) to v, fetching pages ahead
-// and scanning entries on all cores (bundle.Stream).
+// and scanning their entries where they lie, on all cores
+// (bundle.Stream.RunBlocks).
 func streamVerify(ctx context.Context, c *client, v *ledger.ChainVerifier, size uint64, limit int,
 	lastTime time.Time, media map[string]bool, p *progress) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(pipePagesLimit(ctx, c, v.Size(), size, limit, pw)) }()
+	pages := make(chan page, 2)
+	go fetchPages(ctx, c, v.Size(), size, limit, pages)
+	next := func() ([]byte, func(), error) {
+		select {
+		case pg, ok := <-pages:
+			if !ok {
+				return nil, nil, io.EOF
+			}
+			if pg.err != nil {
+				return nil, nil, pg.err
+			}
+			return pg.body, func() { pageBufs.Put(pg.buf) }, nil
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
 	first := !lastTime.IsZero()
 	st := bundle.Stream{V: v, Stop: size, Progress: func(n int) { p.add(uint64(n)) },
 		Entry: func(e *ledger.Entry) error {
@@ -415,9 +430,7 @@ func streamVerify(ctx context.Context, c *client, v *ledger.ChainVerifier, size 
 			}
 			return nil
 		}}
-	err := st.Run(ctx, pr)
-	pr.CloseWithError(errors.New("verification stopped"))
-	return asFailure(err)
+	return asFailure(st.RunBlocks(ctx, next))
 }
 
 var mediaKey = []byte(`"media":[`)
