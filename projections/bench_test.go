@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
@@ -67,11 +68,34 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// profileTimed starts a CPU profile into the file LIUHEN_BENCH_CPUPROFILE
+// names, if set, for the rest of the benchmark: unlike -cpuprofile, without
+// the setup before it (the ledger, the relay). It returns the stop function.
+func profileTimed(b *testing.B) func() {
+	path := os.Getenv("LIUHEN_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
 // catchUp times runtimes made by newRuntime catching up with size entries
 // from empty, all three projections in one store, and reports entries/s of
 // wall time and CPU µs per entry of the whole process (less disturbed than
 // wall time on a shared machine).
 func catchUp(b *testing.B, size uint64, newRuntime func() *projections.Runtime) {
+	stop := profileTimed(b)
+	defer stop()
 	var elapsed, cpu time.Duration
 	for range b.N {
 		rt := newRuntime()
