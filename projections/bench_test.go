@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"sync"
@@ -97,6 +98,8 @@ func catchUp(b *testing.B, size uint64, newRuntime func() *projections.Runtime) 
 	stop := profileTimed(b)
 	defer stop()
 	var elapsed, cpu time.Duration
+	var alloc uint64
+	var ms runtime.MemStats
 	for range b.N {
 		rt := newRuntime()
 		st, err := rt.Register("read", all()...)
@@ -105,6 +108,8 @@ func catchUp(b *testing.B, size uint64, newRuntime func() *projections.Runtime) 
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
+		runtime.ReadMemStats(&ms)
+		a0 := ms.TotalAlloc
 		t0, c0 := time.Now(), cpuTime()
 		go func() { done <- rt.Run(ctx) }()
 		if err := st.Wait(ctx, size); err != nil {
@@ -112,6 +117,8 @@ func catchUp(b *testing.B, size uint64, newRuntime func() *projections.Runtime) 
 		}
 		elapsed += time.Since(t0)
 		cpu += cpuTime() - c0
+		runtime.ReadMemStats(&ms)
+		alloc += ms.TotalAlloc - a0
 		cancel()
 		if err := <-done; err != nil {
 			b.Fatal(err)
@@ -122,6 +129,7 @@ func catchUp(b *testing.B, size uint64, newRuntime func() *projections.Runtime) 
 	}
 	b.ReportMetric(float64(size)*float64(b.N)/elapsed.Seconds(), "entries/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(size)/float64(b.N), "cpu-µs/entry")
+	b.ReportMetric(float64(alloc)/float64(size)/float64(b.N), "alloc-B/entry")
 	b.ReportMetric(float64(size), "entries")
 }
 
