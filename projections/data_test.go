@@ -36,7 +36,7 @@ type dataMixed struct {
 }
 
 type dataUnplanned struct { // the plan leaves these to encoding/json/v2
-	N    int64 `json:"n,string"`
+	N    int64  `json:"n,string"`
 	Skip string `json:"-"`
 }
 
