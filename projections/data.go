@@ -80,7 +80,7 @@ func buildPlan(t reflect.Type) *dataPlan {
 // must decide.
 func (p *dataPlan) decode(data []byte, v reflect.Value) bool {
 	var buf [8][]byte
-	vals := buf[:0]
+	var vals [][]byte
 	if len(p.names) <= len(buf) {
 		vals = buf[:len(p.names)]
 	} else {
