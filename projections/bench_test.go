@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
@@ -67,12 +69,37 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// profileTimed starts a CPU profile into the file LIUHEN_BENCH_CPUPROFILE
+// names, if set, for the rest of the benchmark: unlike -cpuprofile, without
+// the setup before it (the ledger, the relay). It returns the stop function.
+func profileTimed(b *testing.B) func() {
+	path := os.Getenv("LIUHEN_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
 // catchUp times runtimes made by newRuntime catching up with size entries
 // from empty, all three projections in one store, and reports entries/s of
 // wall time and CPU µs per entry of the whole process (less disturbed than
 // wall time on a shared machine).
 func catchUp(b *testing.B, size uint64, newRuntime func() *projections.Runtime) {
+	stop := profileTimed(b)
+	defer stop()
 	var elapsed, cpu time.Duration
+	var alloc uint64
+	var ms runtime.MemStats
 	for range b.N {
 		rt := newRuntime()
 		st, err := rt.Register("read", all()...)
@@ -81,6 +108,8 @@ func catchUp(b *testing.B, size uint64, newRuntime func() *projections.Runtime) 
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
+		runtime.ReadMemStats(&ms)
+		a0 := ms.TotalAlloc
 		t0, c0 := time.Now(), cpuTime()
 		go func() { done <- rt.Run(ctx) }()
 		if err := st.Wait(ctx, size); err != nil {
@@ -88,6 +117,8 @@ func catchUp(b *testing.B, size uint64, newRuntime func() *projections.Runtime) 
 		}
 		elapsed += time.Since(t0)
 		cpu += cpuTime() - c0
+		runtime.ReadMemStats(&ms)
+		alloc += ms.TotalAlloc - a0
 		cancel()
 		if err := <-done; err != nil {
 			b.Fatal(err)
@@ -98,6 +129,7 @@ func catchUp(b *testing.B, size uint64, newRuntime func() *projections.Runtime) 
 	}
 	b.ReportMetric(float64(size)*float64(b.N)/elapsed.Seconds(), "entries/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(size)/float64(b.N), "cpu-µs/entry")
+	b.ReportMetric(float64(alloc)/float64(size)/float64(b.N), "alloc-B/entry")
 	b.ReportMetric(float64(size), "entries")
 }
 

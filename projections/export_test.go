@@ -24,3 +24,10 @@ func DecodeFast(e *ledger.Entry) (*Entry, error) {
 
 // DecodeFull decodes e with encoding/json/v2 only.
 var DecodeFull = decodeFull
+
+// DecodeDataFull decodes e's data into v with encoding/json/v2 only.
+func DecodeDataFull(e *Entry, v any) error { return e.decodeDataFull(v) }
+
+// DecodeDataFast decodes e's data into v by the plan of v's type only; it
+// reports whether it did.
+func DecodeDataFast(e *Entry, v any) bool { return decodeDataFast(e.Data, v) }

@@ -3,6 +3,8 @@ package consume_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +39,18 @@ func BenchmarkReplay(b *testing.B) {
 	nc, js := server(b)
 	appendRange(b, l, 0, n)
 	published(b, relay(b, l, nc), n)
+	if path := os.Getenv("LIUHEN_BENCH_CPUPROFILE"); path != "" {
+		// The timed part only, without building the stream.
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	var elapsed, cpu time.Duration
 	for i := range b.N {
 		db := openDB(b)
