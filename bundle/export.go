@@ -305,16 +305,7 @@ func (ex *Exporter) allEntries(ctx context.Context, src LogSource, dir string, c
 func chainProblem(err error) error {
 	var ce *ledger.ChainError
 	if errors.As(err, &ce) {
-		what := ce.What
-		switch what {
-		case "prev":
-			what = "prev: the entry before it was changed, or one is missing"
-		case "case_prev":
-			what = "case_prev: the case's previous entry was changed, or one is missing"
-		case "seq":
-			what = "seq: an entry is missing, repeated or out of order"
-		}
-		return &ExportError{Problem{File: FileEntries, Seq: seqp(ce.Seq), Case: ce.Case, What: what, Want: ce.Want, Got: ce.Got}}
+		return &ExportError{Problem{File: FileEntries, Seq: seqp(ce.Seq), Case: ce.Case, What: ce.Explain(), Want: ce.Want, Got: ce.Got}}
 	}
 	return err
 }

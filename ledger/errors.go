@@ -46,6 +46,20 @@ func (e *ChainError) Error() string {
 	return fmt.Sprintf("ledger: corrupt at %s: %s: want %s, got %s", loc, e.What, e.Want, e.Got)
 }
 
+// Explain returns What with, for the chain links, what their failure means
+// to a reader of a report: which change or loss each one reveals.
+func (e *ChainError) Explain() string {
+	switch e.What {
+	case "prev":
+		return "prev: the entry before it was changed, or one is missing"
+	case "case_prev":
+		return "case_prev: the case's previous entry was changed, or one is missing"
+	case "seq":
+		return "seq: an entry is missing, repeated or out of order"
+	}
+	return e.What
+}
+
 // Unwrap makes errors.Is(err, ErrCorrupt) true for every ChainError.
 func (e *ChainError) Unwrap() error { return ErrCorrupt }
 

@@ -149,16 +149,7 @@ func seqp(s uint64) *uint64 { return &s }
 func asFailure(err error) error {
 	var ce *ledger.ChainError
 	if errors.As(err, &ce) {
-		what := ce.What
-		switch what {
-		case "prev":
-			what = "prev: the entry before it was changed, or one is missing"
-		case "case_prev":
-			what = "case_prev: the case's previous entry was changed, or one is missing"
-		case "seq":
-			what = "seq: an entry is missing, repeated or out of order"
-		}
-		return &failure{Seq: seqp(ce.Seq), Case: ce.Case, What: what, Want: ce.Want, Got: ce.Got}
+		return &failure{Seq: seqp(ce.Seq), Case: ce.Case, What: ce.Explain(), Want: ce.Want, Got: ce.Got}
 	}
 	return err
 }
