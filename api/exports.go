@@ -280,7 +280,8 @@ func (ls *ledgerSource) Media(_ context.Context, sha, purpose string, w io.Write
 func (s *Server) caseSelection(c uuid.UUID, size uint64) ([]uint64, error) {
 	var seqs []uint64
 	seen := map[uint64]bool{}
-	for _, seq := range s.l.CaseSeqs(c, 1) {
+	caseSeqs, caseSeqsErr := s.l.CaseSeqs(c, 1)
+	for _, seq := range caseSeqs {
 		if seq >= size {
 			break
 		}
@@ -314,6 +315,9 @@ func (s *Server) caseSelection(c uuid.UUID, size uint64) ([]uint64, error) {
 			}
 			seqs, seen[ls] = append(seqs, ls), true
 		}
+	}
+	if err := caseSeqsErr(); err != nil {
+		return nil, err
 	}
 	if len(seqs) == 0 {
 		return nil, problem(CodeNotFound, "no entries of case "+c.String())

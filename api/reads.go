@@ -251,7 +251,8 @@ func (s *Server) caseEvents(w http.ResponseWriter, r *http.Request, _ *Token) er
 	var lines [][]byte
 	var last uint64
 	more, bytes := false, 0
-	for cs, seq := range s.l.CaseSeqs(c, max(from, 1)) {
+	seqs, seqsErr := s.l.CaseSeqs(c, max(from, 1))
+	for cs, seq := range seqs {
 		if len(lines) == limit {
 			more = true
 			break
@@ -266,6 +267,9 @@ func (s *Server) caseEvents(w http.ResponseWriter, r *http.Request, _ *Token) er
 			more = true
 			break
 		}
+	}
+	if err := seqsErr(); err != nil {
+		return err
 	}
 	out := startNDJSON(w, s.l.Head().Size)
 	if more {
@@ -293,7 +297,8 @@ func (s *Server) deviceEvents(w http.ResponseWriter, r *http.Request, _ *Token) 
 	var lines [][]byte
 	var last uint64
 	more, bytes := false, 0
-	for de := range s.l.DeviceSeqs(dev, from) {
+	devSeqs, devSeqsErr := s.l.DeviceSeqs(dev, from)
+	for de := range devSeqs {
 		if len(lines) == limit {
 			more = true
 			break
@@ -308,6 +313,9 @@ func (s *Server) deviceEvents(w http.ResponseWriter, r *http.Request, _ *Token) 
 			more = true
 			break
 		}
+	}
+	if err := devSeqsErr(); err != nil {
+		return err
 	}
 	out := startNDJSON(w, s.l.Head().Size)
 	if more {

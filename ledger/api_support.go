@@ -4,7 +4,11 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // WALFsyncLatency returns Pebble's histogram of the ledger's WAL fsync
 // latencies, in nanoseconds, for the HTTP API's /metrics. It may be nil
-// before the first write.
+// before the first write, and is nil once the ledger is closed.
 func (l *Ledger) WALFsyncLatency() prometheus.Histogram {
+	if l.enter() != nil {
+		return nil
+	}
+	defer l.leave()
 	return l.db.Metrics().LogWriter.FsyncLatency
 }

@@ -6,11 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
 )
 
 func TestAppendResults(t *testing.T) {
@@ -181,11 +186,15 @@ func TestConcurrentAppends(t *testing.T) {
 	// Every case chain is dense: 5 cases, 160 entries each.
 	for c := range 5 {
 		n := 0
-		for cs := range l.CaseSeqs(caseUUID(c), 1) {
+		seqs, seqsErr := l.CaseSeqs(caseUUID(c), 1)
+		for cs := range seqs {
 			n++
 			if cs != uint64(n) {
 				t.Fatalf("case %d: case_seq %d at position %d", c, cs, n)
 			}
+		}
+		if err := seqsErr(); err != nil {
+			t.Fatal(err)
 		}
 		if n != workers*per/5 {
 			t.Fatalf("case %d has %d entries, want %d", c, n, workers*per/5)
@@ -327,5 +336,107 @@ func TestIDLookupAcrossTablesAndBatches(t *testing.T) {
 	}
 	if got := l.Head().Size; got != 304 {
 		t.Fatalf("size %d, want 304 (300 + 2 + 2 accepted)", got)
+	}
+}
+
+// TestIndexReadsReportErrors: a case or device index that cannot be read
+// must end its sequence with an error, never with a shorter list that looks
+// complete.
+func TestIndexReadsReportErrors(t *testing.T) {
+	l := newTestLedger(t, testConfig(t, nil))
+	mustAppend(t, l, rec(1, 4), rec(2, 4), rec(3, 4))
+	count := func() (n int, err error) {
+		seqs, seqsErr := l.CaseSeqs(caseUUID(4), 1)
+		for range seqs {
+			n++
+		}
+		return n, seqsErr()
+	}
+	if n, err := count(); n != 3 || err != nil {
+		t.Fatalf("intact case: %d entries, %v; want 3, nil", n, err)
+	}
+	devs, devsErr := l.DeviceSeqs("ZFY-140500-0007", 0)
+	n := 0
+	for range devs {
+		n++
+	}
+	if n != 3 || devsErr() != nil {
+		t.Fatalf("intact device: %d entries, %v; want 3, nil", n, devsErr())
+	}
+
+	// Damage the second case index value and the device index's first.
+	if err := l.db.Set(caseKey(caseUUID(4), 2), []byte{1, 2, 3}, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.db.Set(deviceKey("ZFY-140500-0007", 0), []byte{9}, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := count(); !errors.Is(err, ErrCorrupt) || n != 1 {
+		t.Fatalf("damaged case: %d entries, %v; want 1 then ErrCorrupt", n, err)
+	}
+	devs, devsErr = l.DeviceSeqs("ZFY-140500-0007", 0)
+	for range devs {
+		t.Fatal("damaged device index yielded an entry")
+	}
+	if err := devsErr(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged device: %v, want ErrCorrupt", err)
+	}
+	// The damage is in the indexes Verify digests: it must find it too.
+	if _, err := l.Verify(context.Background()); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Verify after index damage: %v, want ErrCorrupt", err)
+	}
+	l.Close() // before the cleanup's Verify, which would report the damage
+}
+
+// TestReadsAfterClose: once Close has begun, every read answers ErrClosed
+// (Pebble itself would panic), and Close waits for a read in progress.
+func TestReadsAfterClose(t *testing.T) {
+	l := newTestLedger(t, testConfig(t, nil))
+	res := mustAppend(t, l, rec(1, 2), rec(2, 2), rec(3, -1))
+
+	// An iteration in progress holds Close back until it ends.
+	next, stop := iter.Pull2(l.Entries(0))
+	if _, _, ok := next(); !ok {
+		t.Fatal("no first entry")
+	}
+	closed := make(chan error)
+	go func() { closed <- l.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while an iteration was open", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, b, ok := next(); !ok || len(b) == 0 {
+		t.Fatal("the open iteration stopped yielding during Close")
+	}
+	stop()
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	if _, err := l.EntryAt(0); !errors.Is(err, ErrClosed) {
+		t.Errorf("EntryAt after Close: %v", err)
+	}
+	if _, err := l.SeqOf(uuid.UUID(res[0].Hash[:16])); !errors.Is(err, ErrClosed) {
+		t.Errorf("SeqOf after Close: %v", err)
+	}
+	if _, err := l.InclusionProof(0, 2); !errors.Is(err, ErrClosed) {
+		t.Errorf("InclusionProof after Close: %v", err)
+	}
+	if _, err := l.Verify(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Verify after Close: %v", err)
+	}
+	for range l.Entries(0) {
+		t.Error("Entries yielded after Close")
+	}
+	seqs, seqsErr := l.CaseSeqs(caseUUID(2), 1)
+	for range seqs {
+		t.Error("CaseSeqs yielded after Close")
+	}
+	if err := seqsErr(); !errors.Is(err, ErrClosed) {
+		t.Errorf("CaseSeqs after Close: %v", err)
+	}
+	if _, err := l.PublisherCursor(); !errors.Is(err, ErrClosed) {
+		t.Errorf("PublisherCursor after Close: %v", err)
 	}
 }

@@ -21,6 +21,10 @@ var keyPublisherCursor = []byte("opublished")
 // PublisherCursor returns the relay's cursor: how many entries, from seq 0,
 // JetStream has acknowledged. It is 0 when none was stored.
 func (l *Ledger) PublisherCursor() (uint64, error) {
+	if err := l.enter(); err != nil {
+		return 0, err
+	}
+	defer l.leave()
 	v, err := l.get(keyPublisherCursor)
 	if errors.Is(err, ErrNotFound) {
 		return 0, nil
@@ -38,6 +42,10 @@ func (l *Ledger) PublisherCursor() (uint64, error) {
 // cursor only saves work, and a cursor lost in a crash is found again by
 // the relay's reconciliation with the stream. n must not exceed the head.
 func (l *Ledger) SetPublisherCursor(n uint64) error {
+	if err := l.enter(); err != nil {
+		return err
+	}
+	defer l.leave()
 	if h := l.Head().Size; n > h {
 		return fmt.Errorf("ledger: publisher cursor %d is beyond the head %d", n, h)
 	}

@@ -137,8 +137,9 @@ type Ledger struct {
 	cpWake   chan struct{}
 	fatal    atomic.Pointer[FatalError]
 
-	closeMu  sync.RWMutex // held for reading while a request is submitted
-	closed   bool         // guarded by closeMu
+	closeMu  sync.RWMutex   // held for reading while a request is submitted
+	closed   bool           // guarded by closeMu
+	readers  sync.WaitGroup // reads admitted by enter; Close waits for them
 	seqDone  chan struct{}
 	syncDone chan struct{}
 	cpDone   chan struct{}
@@ -427,6 +428,7 @@ func (l *Ledger) Close() error {
 	<-l.seqDone
 	<-l.syncDone
 	<-l.cpDone
+	l.readers.Wait() // no read may outlive Pebble
 	// Flush the memtable so that the next Open need not replay the WAL.
 	var err error
 	if l.fatal.Load() == nil {
@@ -436,6 +438,21 @@ func (l *Ledger) Close() error {
 	l.cache.Unref()
 	return err
 }
+
+// enter admits a read of Pebble, or answers ErrClosed once Close has
+// begun; an admitted read must call leave when done. Close waits for every
+// admitted read, so that none touches a closed Pebble (which panics).
+func (l *Ledger) enter() error {
+	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.readers.Add(1)
+	return nil
+}
+
+func (l *Ledger) leave() { l.readers.Done() }
 
 // quietLogger routes Pebble's informational logs to slog at debug level.
 type quietLogger struct{ l *slog.Logger }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"iter"
 
@@ -11,21 +12,35 @@ import (
 
 // EntryAt returns the stored bytes of entry seq.
 func (l *Ledger) EntryAt(seq uint64) ([]byte, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.leave()
 	if seq >= l.Head().Size {
 		return nil, fmt.Errorf("%w: seq %d", ErrNotFound, seq)
 	}
 	b, err := l.get(seqKey(prefixEntry, seq))
-	if err != nil {
+	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("%w: entry %d is missing below the head", ErrCorrupt, seq)
 	}
-	return b, nil
+	return b, err
 }
 
 // SeqOf returns the seq of the entry with record id.
 func (l *Ledger) SeqOf(id uuid.UUID) (uint64, error) {
+	if err := l.enter(); err != nil {
+		return 0, err
+	}
+	defer l.leave()
 	v, err := l.get(idKey(id))
-	if err != nil || len(v) != 40 {
+	if errors.Is(err, ErrNotFound) {
 		return 0, fmt.Errorf("%w: id %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 40 {
+		return 0, fmt.Errorf("%w: id index value for %s is %d bytes", ErrCorrupt, id, len(v))
 	}
 	s := be64(v)
 	if s >= l.Head().Size {
@@ -40,9 +55,10 @@ func (l *Ledger) SeqOf(id uuid.UUID) (uint64, error) {
 func (l *Ledger) Entries(from uint64) iter.Seq2[uint64, []byte] {
 	end := l.Head().Size
 	return func(yield func(uint64, []byte) bool) {
-		if from >= end {
+		if from >= end || l.enter() != nil {
 			return
 		}
+		defer l.leave()
 		it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixEntry, from), UpperBound: seqKey(prefixEntry, end)})
 		if err != nil {
 			return
@@ -57,18 +73,35 @@ func (l *Ledger) Entries(from uint64) iter.Seq2[uint64, []byte] {
 }
 
 // CaseSeqs yields the seqs of a case's entries in case_seq order, starting
-// at case_seq from (1-based).
-func (l *Ledger) CaseSeqs(c uuid.UUID, from uint64) iter.Seq2[uint64, uint64] {
+// at case_seq from (1-based). A read error ends the sequence early; the
+// returned function reports it once the loop is over, so that a case is
+// never shown short without saying so.
+func (l *Ledger) CaseSeqs(c uuid.UUID, from uint64) (iter.Seq2[uint64, uint64], func() error) {
 	end := l.Head().Size
 	p := caseKey(c, 0)[:17]
-	return func(yield func(caseSeq, seq uint64) bool) {
-		it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: caseKey(c, max(from, 1)), UpperBound: prefixEnd(p)})
-		if err != nil {
+	var err error
+	seqs := func(yield func(caseSeq, seq uint64) bool) {
+		if err = l.enter(); err != nil {
 			return
 		}
-		defer it.Close()
+		defer l.leave()
+		it, ierr := l.db.NewIter(&pebble.IterOptions{LowerBound: caseKey(c, max(from, 1)), UpperBound: prefixEnd(p)})
+		if ierr != nil {
+			err = ierr
+			return
+		}
+		defer func() {
+			if cerr := it.Close(); err == nil {
+				err = cerr
+			}
+		}()
 		for ok := it.First(); ok; ok = it.Next() {
-			seq := be64(it.Value())
+			v := it.Value()
+			if len(v) != 40 {
+				err = fmt.Errorf("%w: case index value for %s is %d bytes", ErrCorrupt, c, len(v))
+				return
+			}
+			seq := be64(v)
 			if seq >= end {
 				return
 			}
@@ -76,7 +109,9 @@ func (l *Ledger) CaseSeqs(c uuid.UUID, from uint64) iter.Seq2[uint64, uint64] {
 				return
 			}
 		}
+		err = it.Error()
 	}
+	return seqs, func() error { return err }
 }
 
 // DeviceEntry is one entry of a device, by the device index.
@@ -86,16 +121,27 @@ type DeviceEntry struct {
 }
 
 // DeviceSeqs yields a device's entries in ledger order, starting at ledger
-// seq from.
-func (l *Ledger) DeviceSeqs(device string, from uint64) iter.Seq[DeviceEntry] {
+// seq from. A read error ends the sequence early; the returned function
+// reports it once the loop is over.
+func (l *Ledger) DeviceSeqs(device string, from uint64) (iter.Seq[DeviceEntry], func() error) {
 	end := l.Head().Size
 	p := devicePrefix(device)
-	return func(yield func(DeviceEntry) bool) {
-		it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: deviceKey(device, from), UpperBound: prefixEnd(p)})
-		if err != nil {
+	var err error
+	seqs := func(yield func(DeviceEntry) bool) {
+		if err = l.enter(); err != nil {
 			return
 		}
-		defer it.Close()
+		defer l.leave()
+		it, ierr := l.db.NewIter(&pebble.IterOptions{LowerBound: deviceKey(device, from), UpperBound: prefixEnd(p)})
+		if ierr != nil {
+			err = ierr
+			return
+		}
+		defer func() {
+			if cerr := it.Close(); err == nil {
+				err = cerr
+			}
+		}()
 		for ok := it.First(); ok; ok = it.Next() {
 			k := it.Key()
 			if !bytes.HasPrefix(k, p) || len(k) != len(p)+8 {
@@ -105,9 +151,16 @@ func (l *Ledger) DeviceSeqs(device string, from uint64) iter.Seq[DeviceEntry] {
 			if seq >= end {
 				return
 			}
-			if !yield(DeviceEntry{Seq: seq, DeviceSeq: int64(be64(it.Value())) - 1}) {
+			v := it.Value()
+			if len(v) != 8 {
+				err = fmt.Errorf("%w: device index value for %q at seq %d is %d bytes", ErrCorrupt, device, seq, len(v))
+				return
+			}
+			if !yield(DeviceEntry{Seq: seq, DeviceSeq: int64(be64(v)) - 1}) {
 				return
 			}
 		}
+		err = it.Error()
 	}
+	return seqs, func() error { return err }
 }

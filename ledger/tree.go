@@ -87,6 +87,10 @@ func (l *Ledger) rootAt(size uint64) (Hash, error) {
 // RootAt returns the Merkle root of the tree of the first size entries. size
 // must not exceed the durable head.
 func (l *Ledger) RootAt(size uint64) (Hash, error) {
+	if err := l.enter(); err != nil {
+		return Hash{}, err
+	}
+	defer l.leave()
 	if size > l.Head().Size {
 		return Hash{}, fmt.Errorf("%w: size %d is beyond the head %d", ErrNotFound, size, l.Head().Size)
 	}
@@ -96,6 +100,10 @@ func (l *Ledger) RootAt(size uint64) (Hash, error) {
 // InclusionProof returns the RFC 6962 audit path, bottom-up, proving that
 // entry seq is in the tree of the first size entries.
 func (l *Ledger) InclusionProof(seq, size uint64) ([]Hash, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.leave()
 	if size > l.Head().Size || seq >= size {
 		return nil, fmt.Errorf("%w: no entry %d in a tree of size %d (head %d)", ErrNotFound, seq, size, l.Head().Size)
 	}
@@ -107,6 +115,10 @@ func (l *Ledger) InclusionProof(seq, size uint64) ([]Hash, error) {
 // a prefix of the tree of size to. from must be at least 1: every tree is
 // consistent with the empty one, and a proof for it would prove nothing.
 func (l *Ledger) ConsistencyProof(from, to uint64) ([]Hash, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.leave()
 	if from == 0 || from > to || to > l.Head().Size {
 		return nil, fmt.Errorf("%w: no consistency proof from %d to %d (head %d)", ErrNotFound, from, to, l.Head().Size)
 	}
@@ -116,6 +128,10 @@ func (l *Ledger) ConsistencyProof(from, to uint64) ([]Hash, error) {
 
 // LeafHashAt returns the leaf hash of entry seq.
 func (l *Ledger) LeafHashAt(seq uint64) (Hash, error) {
+	if err := l.enter(); err != nil {
+		return Hash{}, err
+	}
+	defer l.leave()
 	if seq >= l.Head().Size {
 		return Hash{}, fmt.Errorf("%w: seq %d", ErrNotFound, seq)
 	}
@@ -132,6 +148,10 @@ func (l *Ledger) Checkpoint() *Checkpoint { return l.cp.Load() }
 // CheckpointAt returns the signed checkpoint stored for exactly size, or
 // ErrNotFound if none was signed at that size.
 func (l *Ledger) CheckpointAt(size uint64) (*Checkpoint, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.leave()
 	b, err := l.get(seqKey(prefixCheckpoint, size))
 	if err != nil {
 		return nil, fmt.Errorf("%w: no checkpoint at size %d", ErrNotFound, size)
@@ -142,6 +162,10 @@ func (l *Ledger) CheckpointAt(size uint64) (*Checkpoint, error) {
 // CheckpointCovering returns the smallest stored checkpoint whose size is at
 // least size, waiting for it until ctx is done if none is stored yet.
 func (l *Ledger) CheckpointCovering(ctx context.Context, size uint64) (*Checkpoint, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.leave()
 	for {
 		l.cpMu.Lock()
 		changed := l.cpChanged

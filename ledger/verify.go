@@ -28,6 +28,10 @@ type VerifyReport struct {
 //
 // Verify reads a consistent snapshot; appends may continue meanwhile.
 func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.leave()
 	snap := l.db.NewSnapshot()
 	defer snap.Close()
 	cp := l.cp.Load()
@@ -56,6 +60,10 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 // A ledger whose history was rewritten before the trusted size fails, even
 // if every later checkpoint was re-signed.
 func (l *Ledger) VerifyFrom(ctx context.Context, trusted []byte) (*VerifyReport, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.leave()
 	tc, err := OpenCheckpoint(trusted, l.cfg.Origin, l.verifier)
 	if err != nil {
 		return nil, err
