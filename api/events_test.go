@@ -211,3 +211,22 @@ func TestMissingMediaInResult(t *testing.T) {
 		t.Errorf("resubmitted: %+v", rs[0])
 	}
 }
+
+// TestPostCaseExtended: case.extended (延长办案期限), an extension beyond
+// catalogue v1 (docs/events.md §9), is accepted through the ingest path,
+// and validated like any catalogued type.
+func TestPostCaseExtended(t *testing.T) {
+	f := newFixture(t)
+	ok := rec("case.extended", "ZFY-1", map[string]any{"data": map[string]any{"extra_days": 30, "approved_by": "O-0001", "reason": "需检测鉴定"}})
+	if rs := results(t, f.post("device", ok)); len(rs) != 1 || rs[0].Status != StatusAccepted {
+		t.Fatalf("POST case.extended: results %+v, want accepted", rs)
+	}
+	bad := rec("case.extended", "ZFY-1", map[string]any{"data": map[string]any{"extra_days": 0, "approved_by": "O-0001", "reason": "x"}})
+	w := f.post("device", bad)
+	if w.Code != 422 || problemCode(t, w) != "invalid_field" {
+		t.Errorf("POST case.extended with extra_days 0 = %d %s, want 422 invalid_field", w.Code, w.Body)
+	}
+	if got := f.l.Head().Size; got != 1 {
+		t.Errorf("ledger size = %d, want 1", got)
+	}
+}

@@ -98,7 +98,8 @@ func Lookup(name string) (Type, bool) {
 	return cloneType(catalogue[i]), true
 }
 
-// Types returns every type in catalogue order (the order of EVENTS.md §3).
+// Types returns every type in catalogue order: the order of EVENTS.md §3,
+// then the extensions beyond v1 (docs/events.md §9).
 func Types() []Type {
 	ts := make([]Type, len(catalogue))
 	for i, t := range catalogue {
@@ -180,8 +181,8 @@ const (
 	g118 = "国办发〔2018〕118号"
 )
 
-// catalogue is EVENTS.md §3, in its order. docs/events.md documents it; a
-// test keeps the two in step.
+// catalogue is EVENTS.md §3, in its order, then the extensions beyond v1.
+// docs/events.md documents it; a test keeps the two in step.
 var catalogue = []Type{
 	caseType(Type{Name: "case.registered", Chinese: "案件来源登记", Stage: StageFiling,
 		Basis:  apl + " Art 47 (启动); Art 54 (立案)",
@@ -339,6 +340,13 @@ var catalogue = []Type{
 		Basis: "domain.md C35 (clock drift at ingest)",
 		Fields: fields(req("device_time", KindTime), req("server_time", KindTime),
 			Field{Name: "offset_ms", Kind: KindInt, Required: true, Min: minInt64})},
+
+	// Extensions beyond catalogue v1 (docs/events.md §9): new optional
+	// types that v1 devices never need to send. They come after the v1
+	// types, so that v1's order stays EVENTS.md's.
+	caseType(Type{Name: "case.extended", Chinese: "延长办案期限", Stage: StageInvestigation,
+		Basis:  apl + " Art 60 (90 days from 立案 unless laws, regulations or rules provide otherwise; sector rules allow approved extensions, domain.md N11, C13)",
+		Fields: fields(count("extra_days", 1), req("approved_by", KindString), req("reason", KindString))}),
 }
 
 const minInt64 = -1 << 63

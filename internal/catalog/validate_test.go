@@ -29,6 +29,7 @@ var minimalData = map[string]string{
 	"evidence.preservation_resolved": `{"outcome":"returned"}`,
 	"measure.imposed":                `{"kind":"seize","items":[{"name":"三轮车","count":1}],"term_days":30,"emergency":false,"approved_by":"O-0001"}`,
 	"measure.extended":               `{"extra_days":30,"approved_by":"O-0001","reason":"案情复杂"}`,
+	"case.extended":                  `{"extra_days":30,"approved_by":"O-0001","reason":"案情复杂，需鉴定"}`,
 	"measure.released":               `{"reason":"期限届满"}`,
 	"order.issued":                   `{"deadline":"2020-05-19"}`,
 	"investigation.concluded":        `{"summary":"事实清楚"}`,
@@ -445,11 +446,17 @@ func TestUnknownFieldsAccepted(t *testing.T) {
 
 func TestCatalogue(t *testing.T) {
 	ts := Types()
-	if len(ts) != 41 {
-		t.Errorf("len(Types()) = %d, want 41", len(ts))
+	// EVENTS.md's 41 types of v1, in its order, then the extensions.
+	if len(ts) != 41+len(extensions) {
+		t.Errorf("len(Types()) = %d, want 41 + %d", len(ts), len(extensions))
 	}
-	if ts[0].Name != "case.registered" || ts[len(ts)-1].Name != "device.clock_observed" {
-		t.Errorf("Types() order = %s … %s, want case.registered … device.clock_observed", ts[0].Name, ts[len(ts)-1].Name)
+	if ts[0].Name != "case.registered" || ts[40].Name != "device.clock_observed" {
+		t.Errorf("Types() order = %s … %s, want case.registered … device.clock_observed", ts[0].Name, ts[40].Name)
+	}
+	for i, name := range extensions {
+		if ts[41+i].Name != name {
+			t.Errorf("Types()[%d] = %s, want the extension %s", 41+i, ts[41+i].Name, name)
+		}
 	}
 	for _, typ := range ts {
 		got, ok := Lookup(typ.Name)
@@ -470,6 +477,42 @@ func TestCatalogue(t *testing.T) {
 	}
 	if c := Categories(); len(c) != 10 || c[0] != (Value{CategoryStreetVending, "占道经营"}) {
 		t.Errorf("Categories() = %v, want 10 starting with street_vending 占道经营", c)
+	}
+}
+
+// extensions are the types added beyond catalogue v1 (docs/events.md §9).
+var extensions = []string{"case.extended"}
+
+// TestCaseExtended: 延长办案期限, an extension beyond v1, is validated like
+// measure.extended: a case record with a whole number of extra days ≥ 1, the
+// approver and the reason.
+func TestCaseExtended(t *testing.T) {
+	tests := []struct{ data, want string }{
+		{`{"extra_days":30,"approved_by":"O-0001","reason":"需检测鉴定"}`, "nil"},
+		{`{"extra_days":1,"approved_by":"O-0001","reason":"x","collective":true}`, "nil"},
+		{`{"extra_days":0,"approved_by":"O-0001","reason":"x"}`, "invalid_field data.extra_days"},
+		{`{"extra_days":-30,"approved_by":"O-0001","reason":"x"}`, "invalid_field data.extra_days"},
+		{`{"extra_days":30.5,"approved_by":"O-0001","reason":"x"}`, "invalid_field data.extra_days"},
+		{`{"extra_days":"30","approved_by":"O-0001","reason":"x"}`, "invalid_field data.extra_days"},
+		{`{"approved_by":"O-0001","reason":"x"}`, "missing_field data.extra_days"},
+		{`{"extra_days":30,"reason":"x"}`, "missing_field data.approved_by"},
+		{`{"extra_days":30,"approved_by":"O-0001"}`, "missing_field data.reason"},
+		{`{"extra_days":30,"approved_by":" ","reason":"x"}`, "invalid_field data.approved_by"},
+	}
+	for _, tt := range tests {
+		rec := record(t, "case.extended", tt.data)
+		if got := codeOf(Validate(rec, testNow, Options{})); got != tt.want {
+			t.Errorf("Validate(%s) = %s, want %s", show(rec), got, tt.want)
+		}
+	}
+	rec := minimal(t, "case.extended")
+	delete(rec, "case_id")
+	if got, want := codeOf(Validate(rec, testNow, Options{})), CodeCaseIDRequired+" case_id"; got != want {
+		t.Errorf("Validate(%s) = %s, want %s", show(rec), got, want)
+	}
+	typ, ok := Lookup("case.extended")
+	if !ok || typ.Chinese != "延长办案期限" || !typ.CaseRequired {
+		t.Errorf("Lookup(case.extended) = %+v, %v", typ, ok)
 	}
 }
 

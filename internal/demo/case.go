@@ -100,6 +100,7 @@ func (g *gen) kase(i int, t time.Time) {
 		proc = catalog.ProcedureSimple
 	}
 	t = g.after(t, 0, 2)
+	opened := t
 	g.emit(t, term, "case.opened", c, pair, map[string]any{"case_number": caseNo, "procedure": proc, "category": cat.code,
 		"parties": []any{party}, "approved_by": director, "violation_at": t.Add(-26 * time.Hour).Format(time.RFC3339)}, nil)
 
@@ -162,6 +163,13 @@ func (g *gen) kase(i int, t time.Time) {
 	}
 	hearing := false
 	if !simple {
+		if g.rng.IntN(15) == 0 {
+			// Samples sent for testing (检测鉴定): the 90 days of 立案 are
+			// extended before they run out (行政处罚法第六十条).
+			t = g.after(opened, 78, 85)
+			g.emit(t, term, "case.extended", c, nil, map[string]any{"extra_days": 60, "approved_by": director,
+				"reason": "案情复杂，需进行检测鉴定，经集体讨论决定延长办案期限六十日"}, nil)
+		}
 		t = g.after(t, 3, 20)
 		g.emit(t, term, "investigation.concluded", c, pair, map[string]any{"summary": "经查，" + name + cat.found + "，事实清楚，证据确凿"}, nil)
 		skipNotice := outcome == catalog.OutcomePenalty && g.rng.IntN(50) == 0

@@ -27,7 +27,7 @@ import (
 //	potref   = open:1 rule:1 (index in Rules) seq:uv check:str hash:uv add:uv from:time until:opttime
 //	           (the live key is rebuilt from these and the case id)
 //	str      = len:uv bytes     time = unix nanos:v     opttime = 0 | 1 time
-//	typ      = code:1 (index in the catalogue, then case.extended) | 0 str
+//	typ      = code:1 (1 + index in the catalogue: v1's 41 types, then case.extended) | 0 str
 
 const stateVersion = 3
 
@@ -38,7 +38,6 @@ var typeCodes, typeNames = func() (map[string]byte, []string) {
 	for _, t := range catalog.Types() {
 		names = append(names, t.Name)
 	}
-	names = append(names, "case.extended")
 	codes := map[string]byte{}
 	for i, n := range names[1:] {
 		codes[n] = byte(i + 1)
