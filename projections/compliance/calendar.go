@@ -239,4 +239,17 @@ func (c *Calendar) AddWorkingDays(t time.Time, n int) time.Time {
 	return projections.EndOfDay(time.Date(y, m, d+k, 12, 0, 0, 0, t.Location()))
 }
 
+// OnWorkingDay returns the end of t's day, in t's location, if it is a
+// working day, else the end of the first working day after it: where a
+// period whose last day is a rest day or a public holiday ends
+// (期间届满的最后一日是法定节假日的，以节假日后的第一日为期间届满的日期).
+func (c *Calendar) OnWorkingDay(t time.Time) time.Time {
+	day, wd, k := dayNumber(t), t.Weekday(), 0
+	for !c.working(day+int64(k), (wd+time.Weekday(k))%7) {
+		k++
+	}
+	y, m, d := t.Date()
+	return projections.EndOfDay(time.Date(y, m, d+k, 12, 0, 0, 0, t.Location()))
+}
+
 var _ projections.Calendar = (*Calendar)(nil)

@@ -141,6 +141,27 @@ func TestAddWorkingDays(t *testing.T) {
 	}
 }
 
+// TestOnWorkingDay: where a period whose last day is a day off ends.
+func TestOnWorkingDay(t *testing.T) {
+	cal := compliance.DefaultCalendar()
+	for _, tc := range []struct{ day, want string }{
+		{"2020-09-30", "2020-09-30"}, // a working day stays
+		{"2020-10-01", "2020-10-09"}, // 国庆 2020: 1–8 October off
+		{"2020-10-08", "2020-10-09"},
+		{"2020-10-10", "2020-10-10"}, // Saturday, a make-up working day
+		{"2020-10-11", "2020-10-12"}, // Sunday
+		{"2020-09-27", "2020-09-27"}, // Sunday, a make-up working day
+		{"2021-01-02", "2021-01-04"}, // 元旦 2021
+		{"2021-04-04", "2021-04-06"}, // 清明 2021: 3–5 April off
+		{"2030-06-01", "2030-06-03"}, // a Saturday of a year without a notice
+	} {
+		got := cal.OnWorkingDay(day(tc.day))
+		if got.Format(time.DateOnly) != tc.want || got.Hour() != 23 || !got.After(day(tc.want)) {
+			t.Errorf("OnWorkingDay(%s) = %s, want the end of %s", tc.day, got, tc.want)
+		}
+	}
+}
+
 // TestCalendarOverride replaces a year and adds one, as an agency would
 // with its own file; bad data is refused.
 func TestCalendarOverride(t *testing.T) {

@@ -72,6 +72,8 @@ func TestParams(t *testing.T) {
 		{`{"zone": "Mars/Olympus"}`, "zone"},
 		{`{"majr": {}}`, "unknown field"},
 		{`{"major": {"penalties": ["flogging"]}}`, "unknown penalty"},
+		{`{"period_end_on_rest_day": "never"}`, "period_end_on_rest_day"},
+		{`{"public_notice": {"days": -1}}`, "public_notice.days"},
 	} {
 		_, err := compliance.ParseParams([]byte(tc.json))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -42,6 +42,30 @@ type Params struct {
 	Night        NightParams       `json:"no_night_holiday_enforcement"`
 	AV           AVParams          `json:"av_coverage"`
 	Upload       UploadParams      `json:"late_upload"`
+
+	// PeriodEnd says where a period counted in calendar days or months
+	// ends when its last day is a rest day or a public holiday:
+	// "next_working_day" (default; 民事诉讼法第八十五条, applied through
+	// 行政诉讼法第一百零一条) or "same_day".
+	PeriodEnd string `json:"period_end_on_rest_day,omitempty"`
+	// PublicNotice: service by public notice (公告送达).
+	PublicNotice PublicNoticeParams `json:"public_notice"`
+}
+
+// Values of Params.PeriodEnd.
+const (
+	PeriodEndNextWorkingDay = "next_working_day"
+	PeriodEndSameDay        = "same_day"
+)
+
+// PublicNoticeParams: service by public notice (公告送达) counts as served
+// when the notice period has passed (民事诉讼法第九十五条), so the periods
+// that start at service (payment, the challenge periods, the statement
+// window) start then.
+type PublicNoticeParams struct {
+	// Days after the notice is published. Default 30 (60 before the 2021
+	// amendment of 民事诉讼法).
+	Days int `json:"days,omitempty"`
 }
 
 // A Period is a number of days counted as calendar days (自然日) or working
@@ -308,10 +332,14 @@ func (p *Params) Validate() error {
 		v    int
 	}{{"two_officers.min", p.TwoOfficers.Min}, {"decision_90d.days", p.Decision.Days}, {"decision_90d.warn_days", p.Decision.WarnDays},
 		{"measure_30d.days", p.Measure.Days}, {"measure_30d.max_extra_days", p.Measure.MaxExtraDays}, {"payment_15d.days", p.Payment.Days},
-		{"court_enforcement.challenge_months", p.Court.ChallengeMonths}, {"court_enforcement.window_months", p.Court.WindowMonths}} {
+		{"court_enforcement.challenge_months", p.Court.ChallengeMonths}, {"court_enforcement.window_months", p.Court.WindowMonths},
+		{"public_notice.days", p.PublicNotice.Days}} {
 		if n.v < 0 || n.v > 3660 {
 			bad("%s: %d out of range", n.name, n.v)
 		}
+	}
+	if p.PeriodEnd != "" && p.PeriodEnd != PeriodEndNextWorkingDay && p.PeriodEnd != PeriodEndSameDay {
+		bad("period_end_on_rest_day: %q is neither %s nor %s", p.PeriodEnd, PeriodEndNextWorkingDay, PeriodEndSameDay)
 	}
 	if p.Decision.WarnDays != 0 && p.Decision.Days != 0 && p.Decision.WarnDays > p.Decision.Days {
 		bad("decision_90d.warn_days %d is after days %d", p.Decision.WarnDays, p.Decision.Days)
@@ -428,5 +456,9 @@ func (p Params) withDefaults() Params {
 	dur(&p.Upload.MaxDelay, 24*time.Hour)
 	dur(&p.Upload.FutureTolerance, time.Minute)
 	dur(&p.Upload.MaxClockOffset, time.Minute)
+	if p.PeriodEnd == "" {
+		p.PeriodEnd = PeriodEndNextWorkingDay
+	}
+	or(&p.PublicNotice.Days, 30)
 	return p
 }

@@ -219,15 +219,58 @@ func (x *eval) finding(rule, check, sev string, open bool, from time.Time, due, 
 
 // Time arithmetic in the agency's zone.
 
+// days is the end of the n-th calendar day after t's day: where n days
+// from t end, whatever day that is.
 func (x *eval) days(t time.Time, n int) time.Time {
 	return projections.EndOfDay(t.In(x.p.loc).AddDate(0, 0, n))
 }
 
+// ends returns where a period whose last day is t's day ends: that day, or,
+// if it is a rest day or a public holiday, the first working day after it
+// (民事诉讼法第八十五条; Params.PeriodEnd).
+func (x *eval) ends(t time.Time) time.Time {
+	if x.p.params.PeriodEnd == PeriodEndSameDay {
+		return t
+	}
+	return x.p.cal.OnWorkingDay(t.In(x.p.loc))
+}
+
+// due is the end of a period of n calendar days from t: the n-th day after
+// t's day, moved to the next working day if it is a day off.
+func (x *eval) due(t time.Time, n int) time.Time { return x.ends(x.days(t, n)) }
+
+// months is the end of a period of n months from t, moved to the next
+// working day if its last day is a day off.
+func (x *eval) months(t time.Time, n int) time.Time {
+	return x.ends(projections.EndOfDay(t.In(x.p.loc).AddDate(0, n, 0)))
+}
+
+// period is the end of period p from t: working days end on a working day;
+// calendar days as due.
 func (x *eval) period(t time.Time, p Period) time.Time {
 	if p.Unit == UnitWorking {
 		return x.p.cal.AddWorkingDays(t.In(x.p.loc), p.Days)
 	}
+	return x.due(t, p.Days)
+}
+
+// lead is the end of period p from t without moving it off a day off: for a
+// least notice before a set date (the hearing), not a deadline.
+func (x *eval) lead(t time.Time, p Period) time.Time {
+	if p.Unit == UnitWorking {
+		return x.p.cal.AddWorkingDays(t.In(x.p.loc), p.Days)
+	}
 	return x.days(t, p.Days)
+}
+
+// effective returns when the document served by event e counts as
+// served: its own time, or for service by public notice (公告送达) the end
+// of the notice period (民事诉讼法第九十五条; Params.PublicNotice).
+func (x *eval) effective(e *event) time.Time {
+	if e.Method == catalog.MethodPublicNotice {
+		return x.days(e.At, x.p.params.PublicNotice.Days)
+	}
+	return e.At
 }
 
 func periodName(p Period) string {
@@ -347,7 +390,9 @@ func (x *eval) major(i int) bool {
 }
 
 // servedAt returns when the decision at index i was served: on the spot in
-// simple procedure, else the first document.served of a decision after it.
+// simple procedure, else the first document.served of a decision after it,
+// with the time it counts as served (effective: 公告送达 after the notice
+// period).
 func (x *eval) servedAt(i int) (int, time.Time, bool) {
 	if !x.general() {
 		return i, x.c.Evs[i].At, true
@@ -358,7 +403,7 @@ func (x *eval) servedAt(i int) (int, time.Time, bool) {
 			break
 		}
 		if e.Type == "document.served" && e.Doc == catalog.DocumentDecision {
-			return j, e.At, true
+			return j, x.effective(e), true
 		}
 	}
 	return -1, time.Time{}, false

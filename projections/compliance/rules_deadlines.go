@@ -43,19 +43,23 @@ func (x *eval) decision90d() {
 	}
 	o := &x.c.Evs[oi]
 	dp := x.p.params.Decision
-	due := x.days(o.At, dp.Days)
+	// last is the period's last day as counted; due where it ends (moved
+	// off a day off). An extension counts if approved before the period
+	// ended, and adds its days to the last day as counted.
+	last := x.days(o.At, dp.Days)
 	for i := oi + 1; i < len(x.c.Evs); i++ {
-		if e := &x.c.Evs[i]; e.Type == "case.extended" && !e.At.After(due) && e.N > 0 {
-			due = x.days(due, e.N)
+		if e := &x.c.Evs[i]; e.Type == "case.extended" && !e.At.After(x.ends(last)) && e.N > 0 {
+			last = x.days(last, e.N)
 		}
 	}
 	if dp.ExcludeHearing {
 		if ri := x.first("hearing.requested", oi); ri >= 0 {
 			if hi := x.first("hearing.held", ri); hi >= 0 {
-				due = x.days(due, calendarDays(x.c.Evs[ri].At, x.c.Evs[hi].At, x.p.loc))
+				last = x.days(last, calendarDays(x.c.Evs[ri].At, x.c.Evs[hi].At, x.p.loc))
 			}
 		}
 	}
+	due := x.ends(last)
 	di := x.first("decision.made", oi)
 	if di >= 0 {
 		x.deadline(RuleDecision90d, due, di, false, "处理决定于%s作出，超过立案之日起的办案期限（至%s）", "", o.Seq)
@@ -68,7 +72,7 @@ func (x *eval) decision90d() {
 		}
 		return
 	}
-	warn := x.days(due, dp.WarnDays-dp.Days)
+	warn := x.days(last, dp.WarnDays-dp.Days)
 	x.finding(RuleDecision90d, "warn", projections.Warning, true, warn, at(due), nil,
 		fmt.Sprintf("立案于%s，办案期限至%s，尚未作出处理决定", x.p.day(o.At), x.p.day(due)), o.Seq).Until = at(due)
 	x.finding(RuleDecision90d, "missing", projections.Violation, true, due, at(due), nil,
@@ -117,7 +121,8 @@ func (x *eval) preservation7d() {
 func (x *eval) measure30d() {
 	type measure struct {
 		i     int
-		due   time.Time
+		last  time.Time // the term's last day as counted
+		due   time.Time // where it ends: last, moved off a day off
 		extra int
 		done  int
 	}
@@ -135,7 +140,8 @@ func (x *eval) measure30d() {
 				}
 				term = mp.Days
 			}
-			m := &measure{i: i, due: x.days(e.At, term), done: -1}
+			m := &measure{i: i, last: x.days(e.At, term), done: -1}
+			m.due = x.ends(m.last)
 			all, open = append(all, m), append(open, m)
 		case "measure.extended":
 			if len(open) == 0 {
@@ -155,7 +161,8 @@ func (x *eval) measure30d() {
 				extra = mp.MaxExtraDays - m.extra
 			}
 			m.extra += extra
-			m.due = x.days(m.due, extra)
+			m.last = x.days(m.last, extra)
+			m.due = x.ends(m.last)
 		case "measure.released":
 			if len(open) > 0 {
 				open[len(open)-1].done = i
@@ -268,7 +275,7 @@ func (x *eval) payment15d() {
 	if !ok {
 		return
 	}
-	due := x.days(served, x.p.params.Payment.Days)
+	due := x.due(served, x.p.params.Payment.Days)
 	for j := i + 1; j < len(x.c.Evs); j++ {
 		if e := &x.c.Evs[j]; e.Type == "payment.deferred" {
 			if t, ok := x.deadlineAt(e.When); ok {
@@ -330,7 +337,7 @@ func (x *eval) courtEnforcement() {
 	if !ok || x.first("reconsideration.filed", i) >= 0 || x.first("lawsuit.filed", i) >= 0 {
 		return
 	}
-	end := projections.EndOfDay(served.In(x.p.loc).AddDate(0, cp.ChallengeMonths, 0))
+	end := x.months(served, cp.ChallengeMonths)
 	for j := i + 1; j < len(x.c.Evs); j++ {
 		if e := &x.c.Evs[j]; e.Type == "payment.deferred" {
 			if t, ok := x.deadlineAt(e.When); ok && t.After(end) {
@@ -338,7 +345,7 @@ func (x *eval) courtEnforcement() {
 			}
 		}
 	}
-	window := projections.EndOfDay(end.In(x.p.loc).AddDate(0, cp.WindowMonths, 0))
+	window := x.months(end, cp.WindowMonths)
 	if ai := x.first("enforcement.applied", i); ai >= 0 {
 		a := &x.c.Evs[ai]
 		switch {

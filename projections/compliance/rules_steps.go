@@ -55,7 +55,7 @@ func (x *eval) noticeBeforeDecision() {
 		n := &x.c.Evs[ni]
 		if !x.anyBetween(ni, i, "statement.recorded", "statement.waived", "hearing.held") {
 			w := x.p.params.Notice.Window
-			if due := x.period(n.At, w); !d.At.After(due) {
+			if due := x.period(x.effective(n), w); !d.At.After(due) {
 				x.finding(RuleNoticeBeforeDecision, "early", projections.Violation, false, d.At, at(due), at(d.At),
 					fmt.Sprintf("事先告知于%s送达，陈述申辩期限（%s，至%s）届满前即作出处罚决定，且无陈述申辩或放弃记录",
 						x.p.day(n.At), periodName(w), x.p.day(due)), d.Seq, n.Seq)
@@ -98,14 +98,14 @@ func (x *eval) hearing() {
 			continue
 		}
 		ni := x.lastBefore("notice.served", ri)
-		if ni < 0 || r.At.After(x.period(x.c.Evs[ni].At, x.p.params.Hearing.RequestWindow)) {
+		if ni < 0 || r.At.After(x.period(x.effective(&x.c.Evs[ni]), x.p.params.Hearing.RequestWindow)) {
 			continue // no notice, or requested late: the request does not bind
 		}
 		hi, held, di := x.first("hearing.notified", ri), x.first("hearing.held", ri), x.first("decision.made", ri)
 		if hi >= 0 && (di < 0 || hi < di) {
 			h := &x.c.Evs[hi]
 			lead := x.p.params.Hearing.NoticeLead
-			if hat, ok := x.deadlineAt(h.When); ok && x.period(h.At, lead).After(projections.EndOfDay(hat.In(x.p.loc))) {
+			if hat, ok := x.deadlineAt(h.When); ok && x.lead(h.At, lead).After(projections.EndOfDay(hat.In(x.p.loc))) {
 				x.finding(RuleHearing, "notice-short", projections.Violation, false, h.At, nil, at(h.At),
 					fmt.Sprintf("听证通知于%s送达，距听证日%s不足%s", x.p.day(h.At), x.p.day(hat), periodName(lead)), h.Seq, r.Seq)
 			}

@@ -220,6 +220,7 @@ func (c *caseState) apply(e *projections.Entry, d *data, loc *time.Location) {
 		if len(ev.Pen) == 0 && ev.Fen > 0 {
 			ev.Pen = []string{catalog.PenaltyFine}
 		}
+		ev.Method = d.Method // 公告 counts as served later
 		setFlag(flagHearingRight, d.HearingRight)
 	case "decision.made":
 		ev.Outcome, ev.Pen, ev.Fen, ev.Doc, ev.Exempt = d.Outcome, d.Penalties, d.FineFen, d.DocumentNo, d.PublishExempt
