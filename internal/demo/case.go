@@ -11,6 +11,13 @@ import (
 	"github.com/liuhen/liuhen/internal/catalog"
 )
 
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 func sha256hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
@@ -54,17 +61,20 @@ func (g *gen) pickCategory() category {
 var surnames = []string{"王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "欧阳", "司马"}
 var given = []string{"建国", "秀英", "伟", "芳", "磊", "静", "强", "敏", "志明", "春花"}
 
+// party returns a party of case i: an organisation, or an adult (aged 19
+// to 64 in the year: the decisions on minors are not published).
 func (g *gen) party(i int, cat string) map[string]any {
 	if cat == catalog.CategoryConstructionWaste || cat == catalog.CategoryDust || g.rng.IntN(4) == 0 {
 		return map[string]any{"kind": catalog.PartyOrg, "name": fmt.Sprintf("晋城市%s建筑工程有限公司", []string{"恒达", "鑫源", "宏泰", "华晋", "泽州"}[i%5]),
 			"id_number": fmt.Sprintf("91140500MA0%06dX", 100000+i)}
 	}
 	return map[string]any{"kind": catalog.PartyPerson, "name": surnames[g.rng.IntN(len(surnames))] + given[g.rng.IntN(len(given))],
-		"id_number": fmt.Sprintf("140502%04d%02d%02d%03d%d", 1960+g.rng.IntN(45), 1+g.rng.IntN(12), 1+g.rng.IntN(28), g.rng.IntN(1000), g.rng.IntN(10))}
+		"id_number": fmt.Sprintf("140502%04d%02d%02d%03d%d", g.year-64+g.rng.IntN(45), 1+g.rng.IntN(12), 1+g.rng.IntN(28), g.rng.IntN(1000), g.rng.IntN(10))}
 }
 
 // kase generates case i, starting at t.
 func (g *gen) kase(i int, t time.Time) {
+	g.last = time.Time{}
 	c := g.id()
 	cat := g.pickCategory()
 	team := g.rng.IntN(8)
@@ -124,10 +134,11 @@ func (g *gen) kase(i int, t time.Time) {
 	}
 	if !simple && g.rng.IntN(8) == 0 {
 		t = t.Add(30 * time.Minute)
-		g.emit(t, cam, "evidence.preserved", c, pair, map[string]any{"items": []any{"经营用三轮车一辆", "电子秤一台"}, "approved_by": director}, []Media{g.media("photo", t)})
+		g.emit(t, cam, "evidence.preserved", c, pair, map[string]any{"items": []any{"经营用三轮车一辆", "电子秤一台"}, "approved_by": director},
+			[]Media{g.media("video", t), g.media("photo", t)})
 		days := 2 + g.rng.IntN(4)
 		if g.rng.IntN(5) == 0 {
-			days = 12
+			days = 25 // more than 7 working days, whatever holidays fall between
 			g.breach(caseNo, "先行登记保存超过七日未作处理决定（行政处罚法第五十六条）")
 		}
 		t = g.workTime(t.AddDate(0, 0, days))
@@ -153,7 +164,13 @@ func (g *gen) kase(i int, t time.Time) {
 		g.emit(t, term, "order.issued", c, pair, map[string]any{"deadline": t.AddDate(0, 0, 15).Format(time.DateOnly)}, nil)
 	}
 
-	major := !simple && (fine >= 2000000 || g.rng.IntN(10) == 0)
+	// Major (重大执法决定) by the national default list: a fine of 10,000 元
+	// on a person, 100,000 元 on an organisation; or flagged.
+	majorFine := int64(1000000)
+	if party["kind"] == catalog.PartyOrg {
+		majorFine = 10000000
+	}
+	major := !simple && (fine >= majorFine || g.rng.IntN(10) == 0)
 	outcome := catalog.OutcomePenalty
 	switch n := g.rng.IntN(20); {
 	case n == 0:
@@ -163,12 +180,9 @@ func (g *gen) kase(i int, t time.Time) {
 	}
 	hearing := false
 	if !simple {
-		if g.rng.IntN(15) == 0 {
-			// Samples sent for testing (检测鉴定): the 90 days of 立案 are
-			// extended before they run out (行政处罚法第六十条).
-			t = g.after(opened, 78, 85)
-			g.emit(t, term, "case.extended", c, nil, map[string]any{"extra_days": 60, "approved_by": director,
-				"reason": "案情复杂，需进行检测鉴定，经集体讨论决定延长办案期限六十日"}, nil)
+		if g.rng.IntN(12) == 0 {
+			// Samples sent for testing (检测鉴定): a long investigation.
+			t = g.after(later(t, opened.AddDate(0, 0, 45)), 0, 15)
 		}
 		t = g.after(t, 3, 20)
 		g.emit(t, term, "investigation.concluded", c, pair, map[string]any{"summary": "经查，" + name + cat.found + "，事实清楚，证据确凿"}, nil)
@@ -186,7 +200,8 @@ func (g *gen) kase(i int, t time.Time) {
 				t = g.after(t, 1, 4)
 				g.emit(t, term, "hearing.requested", c, pair, nil, nil)
 				t = g.after(t, 1, 2)
-				hat := g.after(t, 8, 14)
+				// Notified at least 7 working days before (Art 64(2)).
+				hat := g.workTime(cal.AddWorkingDays(t, 8+g.rng.IntN(4)))
 				g.emit(t, term, "hearing.notified", c, pair, map[string]any{"hearing_at": hat.Format(time.RFC3339)}, nil)
 				ch := chair
 				if g.rng.IntN(6) == 0 {
@@ -204,19 +219,34 @@ func (g *gen) kase(i int, t time.Time) {
 			}
 		}
 		if major || hearing {
-			t = g.after(t, 1, 5)
-			rv := reviewer
-			if g.rng.IntN(8) == 0 {
-				rv = inv[1].id
-				g.breach(caseNo, "法制审核人员为本案调查人员（行政处罚法第五十八条）")
+			if outcome == catalog.OutcomePenalty && major && !hearing && g.rng.IntN(12) == 0 {
+				g.breach(caseNo, "重大执法决定未经法制审核（行政处罚法第五十八条）")
+			} else {
+				t = g.after(t, 1, 5)
+				rv := reviewer
+				if g.rng.IntN(8) == 0 {
+					rv = inv[1].id
+					g.breach(caseNo, "法制审核人员为本案调查人员（行政处罚法第五十八条）")
+				}
+				g.emit(t, legalOffice, "review.completed", c, nil, map[string]any{"reviewer": rv, "result": catalog.ReviewApproved, "reasons": "事实清楚，证据确凿，程序合法，适用法律正确"}, nil)
 			}
-			g.emit(t, legalOffice, "review.completed", c, nil, map[string]any{"reviewer": rv, "result": catalog.ReviewApproved, "reasons": "事实清楚，证据确凿，程序合法，适用法律正确"}, nil)
 			t = g.after(t, 1, 3)
 			g.emit(t, legalOffice, "discussion.held", c, nil, map[string]any{"attendees": []any{director, "O-0002", "O-0003", reviewer}, "conclusion": "同意法制审核意见"}, nil)
-		} else if fine >= 2000000 && g.rng.IntN(3) == 0 {
-			g.breach(caseNo, "重大执法决定未经法制审核（行政处罚法第五十八条）")
 		}
 		t = g.after(t, 1, 8)
+		if limit := opened.AddDate(0, 0, 85); t.After(limit) {
+			// The 90 days of 立案 (行政处罚法第六十条) extended before they
+			// run out: 30 days by the 负责人, 60 by collective decision.
+			extra, why := 30, "案情复杂，需进行检测鉴定，经负责人批准延长办案期限三十日"
+			if t.After(opened.AddDate(0, 0, 115)) {
+				extra, why = 60, "案情重大复杂，需进行检测鉴定，经集体讨论决定延长办案期限六十日"
+			}
+			ext := g.after(opened, 80, 84)
+			if ext.After(t) {
+				ext = t.Add(-time.Hour)
+			}
+			g.emit(ext, term, "case.extended", c, nil, map[string]any{"extra_days": extra, "approved_by": director, "reason": why}, nil)
+		}
 	} else {
 		t = t.Add(20 * time.Minute)
 	}
@@ -232,15 +262,20 @@ func (g *gen) kase(i int, t time.Time) {
 		"legal_basis": []any{cat.basis}, "document_no": docNo, "major": major}, nil)
 	// Service: on the spot for simple cases, within 7 days otherwise.
 	served := t
+	effective := served // when it counts as served: 公告送达 30 days later
 	if !simple {
 		days := g.rng.IntN(6)
-		if g.rng.IntN(25) == 0 {
-			days = 16
+		if outcome != catalog.OutcomeTransfer && g.rng.IntN(25) == 0 { // a transfer needs no service
+			days = 25 // more than 7 working days, whatever holidays fall between
 			g.breach(caseNo, "处罚决定书未在七日内送达（行政处罚法第六十一条）")
 		}
-		served = g.workTime(t.AddDate(0, 0, days))
+		served = g.after(t, days, days)
+		effective = served
 		methods := []string{catalog.MethodDirect, catalog.MethodDirect, catalog.MethodDirect, catalog.MethodLeft, catalog.MethodMail, catalog.MethodElectronic, catalog.MethodPublicNotice}
 		m := methods[g.rng.IntN(len(methods))]
+		if m == catalog.MethodPublicNotice {
+			effective = served.AddDate(0, 0, 30)
+		}
 		var media []Media
 		if m == catalog.MethodLeft || m == catalog.MethodDirect {
 			media = []Media{g.media("video", served)}
@@ -249,28 +284,41 @@ func (g *gen) kase(i int, t time.Time) {
 	} else {
 		g.emit(t.Add(5*time.Minute), cam, "document.served", c, pair, map[string]any{"document": catalog.DocumentDecision, "method": catalog.MethodDirect, "recipient": name}, []Media{g.media("video", t)})
 	}
-	published := false
+	published, unpaid, pending := false, false, false
 	if outcome == catalog.OutcomePenalty && !simple {
 		days := 1 + g.rng.IntN(6)
-		if g.rng.IntN(12) == 0 {
-			days = 21
+		switch g.rng.IntN(12) {
+		case 0:
+			days = 25
 			g.breach(caseNo, "行政处罚决定未在七个工作日内公示（国办发〔2018〕118号）")
+		case 1:
+			// Never published: an open finding, and the case stays open.
+			pending = true
+			g.breach(caseNo, "行政处罚决定逾期未公示（国办发〔2018〕118号）")
 		}
-		g.emit(g.workTime(t.AddDate(0, 0, days)), term, "decision.published", c, nil, map[string]any{"document_no": docNo, "channel": "晋城市城市管理局门户网站"}, nil)
-		published = true
+		if !pending {
+			g.emit(g.workTime(t.AddDate(0, 0, days)), term, "decision.published", c, nil, map[string]any{"document_no": docNo, "channel": "晋城市城市管理局门户网站"}, nil)
+			published = true
+		}
 	}
 	if outcome == catalog.OutcomePenalty {
 		switch n := g.rng.IntN(10); {
-		case n == 0 && !simple: // unpaid: reminder, then the court
-			t = g.after(served, 20, 30)
-			g.emit(t, term, "reminder.served", c, pair, map[string]any{"deadline": t.AddDate(0, 0, 10).Format(time.DateOnly)}, []Media{g.media("video", t)})
-			wait := 15 + g.rng.IntN(20)
+		case n == 0 && !simple:
+			unpaid = true // and the party sought no remedy
+			// Unpaid. Once the periods for 复议 and 诉讼 have passed (6
+			// months from service), a 催告, then the court (行政强制法第五十三条,
+			// 第五十四条).
+			g.breach(caseNo, "当事人逾期未缴纳罚款（行政处罚法第七十二条）")
+			t = g.after(effective.AddDate(0, 6, 0), 12, 25)
+			g.emit(t, term, "reminder.served", c, pair, map[string]any{"deadline": cal.AddWorkingDays(t, 10).Format(time.DateOnly)}, []Media{g.media("video", t)})
+			wait := 11 + g.rng.IntN(15) // working days
 			if g.rng.IntN(5) == 0 {
 				wait = 4
+			}
+			t = g.workTime(cal.AddWorkingDays(t, wait))
+			if g.emit(t, litigation, "enforcement.applied", c, nil, map[string]any{"court": "晋城市城区人民法院"}, nil) != "" && wait < 10 {
 				g.breach(caseNo, "催告后未满十日即申请法院强制执行（行政强制法第五十四条）")
 			}
-			t = g.workTime(t.AddDate(0, 0, wait))
-			g.emit(t, litigation, "enforcement.applied", c, nil, map[string]any{"court": "晋城市城区人民法院"}, nil)
 			if g.rng.IntN(4) > 0 {
 				t = g.after(t, 15, 40)
 				res := catalog.RulingGranted
@@ -280,14 +328,16 @@ func (g *gen) kase(i int, t time.Time) {
 				g.emit(t, litigation, "enforcement.ruled", c, nil, map[string]any{"result": res}, nil)
 				if res == catalog.RulingGranted && cat.code == catalog.CategoryIllegalConstruction {
 					t = g.after(t, 10, 30)
-					if g.rng.IntN(3) == 0 {
-						// A Sunday.
-						for t.Weekday() != time.Sunday {
+					sunday := g.rng.IntN(3) == 0
+					if sunday {
+						// A Sunday that is not a make-up working day.
+						for t.Weekday() != time.Sunday || cal.IsWorkingDay(t) {
 							t = t.AddDate(0, 0, 1)
 						}
+					}
+					if g.emit(t, cam, "enforcement.executed", c, pair, map[string]any{"kind": "强制拆除", "emergency": false}, []Media{g.media("video", t)}) != "" && sunday {
 						g.breach(caseNo, "在法定节假日（星期日）实施强制拆除（行政强制法第四十三条）")
 					}
-					g.emit(t, cam, "enforcement.executed", c, pair, map[string]any{"kind": "强制拆除", "emergency": false}, []Media{g.media("video", t)})
 				}
 			}
 		case n == 1 && !simple: // deferred, then paid
@@ -304,7 +354,7 @@ func (g *gen) kase(i int, t time.Time) {
 			t = at
 		}
 	}
-	if !simple && g.rng.IntN(12) == 0 {
+	if !simple && !unpaid && g.rng.IntN(12) == 0 {
 		t = g.after(served, 10, 50)
 		g.emit(t, litigation, "reconsideration.filed", c, nil, map[string]any{"body": "晋城市人民政府"}, nil)
 		t = g.after(t, 30, 60)
@@ -313,10 +363,12 @@ func (g *gen) kase(i int, t time.Time) {
 			res = catalog.ReconsiderationRevoked
 		}
 		g.emit(t, litigation, "reconsideration.decided", c, nil, map[string]any{"result": res}, nil)
-		if res == catalog.ReconsiderationRevoked && published {
-			g.emit(g.after(t, 0, 2), term, "publication.withdrawn", c, nil, map[string]any{"reason": "处罚决定被行政复议机关撤销"}, nil)
+		if (res == catalog.ReconsiderationRevoked || res == catalog.ReconsiderationChanged) && published {
+			// Withdrawn within 3 days (行政处罚法第四十八条第二款).
+			why := map[string]string{catalog.ReconsiderationRevoked: "处罚决定被行政复议机关撤销", catalog.ReconsiderationChanged: "处罚决定被行政复议机关变更"}[res]
+			g.emit(g.after(t, 0, 2), term, "publication.withdrawn", c, nil, map[string]any{"reason": why}, nil)
 		}
-	} else if !simple && g.rng.IntN(15) == 0 {
+	} else if !simple && !unpaid && g.rng.IntN(15) == 0 {
 		t = g.after(served, 30, 120)
 		g.emit(t, litigation, "lawsuit.filed", c, nil, map[string]any{"court": "晋城市城区人民法院"}, nil)
 		t = g.after(t, 30, 60)
@@ -329,7 +381,12 @@ func (g *gen) kase(i int, t time.Time) {
 		t = g.after(t, 20, 60)
 		g.emit(t, litigation, "lawsuit.judged", c, nil, map[string]any{"result": "驳回原告诉讼请求"}, nil)
 	}
-	t = g.after(t, 1, 10)
+	if pending {
+		return
+	}
+	// Closed once everything is done (published, paid or taken to court,
+	// released).
+	t = g.after(later(t, g.last), 1, 10)
 	g.emit(t, term, "case.closed", c, pair, map[string]any{"reason": "执行完毕"}, nil)
 	retention := catalog.Retention30y
 	if !simple {

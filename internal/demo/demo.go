@@ -21,7 +21,11 @@ import (
 	"time"
 
 	"github.com/liuhen/liuhen/internal/catalog"
+	"github.com/liuhen/liuhen/projections/compliance"
 )
+
+// cal is the shipped working-day calendar: officers act on working days.
+var cal = compliance.DefaultCalendar()
 
 // Options shape a generated year. Zero means default.
 type Options struct {
@@ -70,6 +74,7 @@ type gen struct {
 	recs     []Record
 	breaches []string
 	dseq     map[string]int64
+	last     time.Time // the latest occurred_at of the current case
 }
 
 // Generate returns the year described by o.
@@ -106,28 +111,23 @@ func Generate(o Options) *Year {
 				"server_time": at.Format(time.RFC3339Nano), "offset_ms": off}, nil)
 		}
 	}
-	sort.SliceStable(g.recs, func(i, j int) bool {
-		a, b := g.recs[i], g.recs[j]
-		if a.Late != b.Late {
-			return !a.Late
-		}
-		return a.At.Before(b.At)
-	})
 	// device.seq in capture order, so that late records show as gaps filled
-	// later.
-	byTime := make([]int, len(g.recs))
-	for i := range byTime {
-		byTime[i] = i
-	}
-	sort.SliceStable(byTime, func(i, j int) bool { return g.recs[byTime[i]].At.Before(g.recs[byTime[j]].At) })
-	for _, i := range byTime {
+	// later. A device's first record is never late: the server cannot tell
+	// a late first record from a repeated number.
+	sort.SliceStable(g.recs, func(i, j int) bool { return g.recs[i].At.Before(g.recs[j].At) })
+	for i := range g.recs {
 		r := &g.recs[i]
+		if g.dseq[r.Device] == 0 {
+			r.Late = false
+		}
 		g.dseq[r.Device]++
 		var m map[string]any
 		json.Unmarshal(r.Raw, &m)
 		m["device"] = map[string]any{"id": r.Device, "seq": g.dseq[r.Device]}
 		r.Raw, _ = json.Marshal(m)
 	}
+	// Posted by occurred_at, late ones last.
+	sort.SliceStable(g.recs, func(i, j int) bool { return !g.recs[i].Late && g.recs[j].Late })
 	return &Year{Records: g.recs, Cases: o.Cases, Breaches: g.breaches}
 }
 
@@ -163,14 +163,23 @@ func (o officer) json() map[string]any {
 	return map[string]any{"id": o.id, "cert_no": o.cert, "name": o.name}
 }
 
-// workTime puts a time on day during working hours.
+// workTime puts a time during working hours on day, or on the first
+// working day after it if day is a rest day or a public holiday. (Moving a
+// day later to the next working day never breaks a deadline the day met:
+// a deadline ending on a day off moves with it.)
 func (g *gen) workTime(day time.Time) time.Time {
-	y, m, d := day.Date()
+	y, m, d := cal.OnWorkingDay(day.In(cst)).Date()
 	return time.Date(y, m, d, 8, 30, 0, 0, cst).Add(time.Duration(g.rng.IntN(9*3600)) * time.Second)
 }
 
+// after returns a working time lo to hi days after t, and always after t:
+// a step drawn on t's own day at an earlier hour comes minutes after t.
 func (g *gen) after(t time.Time, lo, hi int) time.Time {
-	return g.workTime(t.AddDate(0, 0, lo+g.rng.IntN(hi-lo+1)))
+	a := g.workTime(t.AddDate(0, 0, lo+g.rng.IntN(hi-lo+1)))
+	if !a.After(t) {
+		a = t.Add(time.Duration(5+g.rng.IntN(55)) * time.Minute)
+	}
+	return a
 }
 
 func (g *gen) id() string {
@@ -252,6 +261,9 @@ func (g *gen) emit(at time.Time, dev, typ, caseID string, offs []officer, data m
 	}
 	if err := catalog.Validate(decode(raw), g.now.Add(time.Hour), catalog.Options{}); err != nil {
 		panic(fmt.Sprintf("demo: generated an invalid %s: %v\n%s", typ, err, raw))
+	}
+	if at.After(g.last) {
+		g.last = at
 	}
 	late := len(dev) > 3 && dev[:3] == "ZFY" && g.rng.IntN(25) == 0
 	g.recs = append(g.recs, Record{Raw: raw, Device: dev, At: at, Late: late, Media: media})

@@ -199,7 +199,8 @@ func TestCaseFile(t *testing.T) {
 		got[d.Rule] = d.Due.In(cst).Format(time.DateOnly)
 	}
 	// 28 September + 7 working days: 29, 30 September, 9, 10 (Saturday), 12, 13, 14 October.
-	if got["preservation-7d"] != "2020-10-14" || got["decision-90d"] != "2020-12-27" || len(got) != 2 {
+	// Day 90 is Sunday 27 December: the period ends on Monday 28.
+	if got["preservation-7d"] != "2020-10-14" || got["decision-90d"] != "2020-12-28" || len(got) != 2 {
 		t.Errorf("deadlines = %v", got)
 	}
 	plain := casefile.Handler(s.en.st, casefile.Config{Now: func() time.Time { return now }})
