@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"hash/fnv"
 	"math"
 	"time"
 
@@ -428,49 +427,62 @@ func (p *Projection) decodeState(id uuid.UUID, b []byte) (*caseState, error) {
 // without encoding it: most findings of a case are unchanged by an entry,
 // and only changed ones are encoded and written.
 func (f *pot) hash() uint64 {
-	h := fnv.New64a()
-	var buf [8]byte
-	str := func(s string) {
-		binary.BigEndian.PutUint64(buf[:], uint64(len(s)))
-		h.Write(buf[:])
-		h.Write([]byte(s))
-	}
-	num := func(v uint64) {
-		binary.BigEndian.PutUint64(buf[:], v)
-		h.Write(buf[:])
-	}
+	h := fnv64(fnvOffset)
 	tm := func(t *time.Time) {
 		if t == nil {
-			num(0)
+			h.num(0)
 			return
 		}
-		num(1)
-		num(uint64(t.UnixNano()))
+		h.num(1)
+		h.num(uint64(t.UnixNano()))
 		_, off := t.Zone()
-		num(uint64(off))
+		h.num(uint64(off))
 	}
-	str(f.Rule)
-	str(f.Check)
-	str(f.Severity)
+	h.str(f.Rule)
+	h.str(f.Check)
+	h.str(f.Severity)
 	if f.Open {
-		num(1)
+		h.num(1)
 	} else {
-		num(0)
+		h.num(0)
 	}
-	str(f.Basis)
-	str(f.Message)
-	str(f.CaseID)
-	num(uint64(len(f.Seqs)))
+	h.str(f.Basis)
+	h.str(f.Message)
+	h.str(f.CaseID)
+	h.num(uint64(len(f.Seqs)))
 	for _, s := range f.Seqs {
-		num(s)
+		h.num(s)
 	}
 	tm(f.Due)
 	tm(f.Actual)
-	num(uint64(f.SurchargeFen))
+	h.num(uint64(f.SurchargeFen))
 	tm(&f.From)
 	tm(f.Until)
-	num(uint64(f.FineFen))
-	return h.Sum64()
+	h.num(uint64(f.FineFen))
+	return uint64(h)
+}
+
+// fnv64 is FNV-1a (64 bits) as hash/fnv computes it, without allocating:
+// a string is hashed as its length (8 bytes, big-endian) then its bytes, a
+// number as 8 bytes big-endian.
+type fnv64 uint64
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func (h *fnv64) num(v uint64) {
+	for i := 56; i >= 0; i -= 8 {
+		*h = (*h ^ fnv64(byte(v>>i))) * fnvPrime
+	}
+}
+
+func (h *fnv64) str(s string) {
+	h.num(uint64(len(s)))
+	for i := 0; i < len(s); i++ {
+		*h = (*h ^ fnv64(s[i])) * fnvPrime
+	}
 }
 
 // A live index value is a finding in binary: version:1 rule:str check:str

@@ -2,6 +2,8 @@ package compliance
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/fnv"
 	"testing"
 	"time"
 
@@ -99,5 +101,21 @@ func TestStateRoundTrip(t *testing.T) {
 		if _, err := p.decodeState(fuzzID, b[:i]); err == nil {
 			t.Fatalf("decodeState of %d of %d bytes = nil error", i, len(b))
 		}
+	}
+}
+
+// TestFNV: the allocation-free FNV-1a of pot.hash is hash/fnv's.
+func TestFNV(t *testing.T) {
+	want := fnv.New64a()
+	var got fnv64 = fnvOffset
+	for _, s := range []string{"", "decision-90d", "立案于2020-05-12，办案期限至2020-08-10"} {
+		want.Write(binary.BigEndian.AppendUint64(nil, uint64(len(s))))
+		want.Write([]byte(s))
+		got.str(s)
+		want.Write(binary.BigEndian.AppendUint64(nil, 1<<63|12345))
+		got.num(1<<63 | 12345)
+	}
+	if uint64(got) != want.Sum64() {
+		t.Errorf("fnv64 = %x, hash/fnv %x", uint64(got), want.Sum64())
 	}
 }

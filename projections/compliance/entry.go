@@ -107,19 +107,23 @@ const maxGaps = 256
 // or repeated), unless it fills a skip: a record synced late, which
 // late-upload finds by its own times.
 func (p *Projection) deviceSeq(tx *projections.Tx, e *projections.Entry, rec time.Time, add func(rule, check, sev string, from time.Time, due, actual *time.Time, msg string)) error {
+	// The device's state is kept decoded and written once per batch: a
+	// device sends many entries of a batch.
 	k := deviceKey(e.DeviceID)
-	v, err := tx.Get(k)
+	d, err := projections.Load(tx, k, func(b []byte) (*deviceState, error) {
+		d, err := decodeDevice(b)
+		if err != nil {
+			return nil, fmt.Errorf("compliance: device %s: %v", e.DeviceID, err)
+		}
+		return &d, nil
+	})
 	if err != nil {
 		return err
 	}
 	seq := uint64(e.DeviceSeq)
-	var d deviceState
-	if v == nil {
-		d.Last = seq
+	if d == nil {
+		d = &deviceState{Last: seq}
 	} else {
-		if d, err = decodeDevice(v); err != nil {
-			return fmt.Errorf("compliance: device %s: %v", e.DeviceID, err)
-		}
 		switch {
 		case seq == d.Last+1:
 			d.Last = seq
@@ -154,7 +158,7 @@ func (p *Projection) deviceSeq(tx *projections.Tx, e *projections.Entry, rec tim
 			}
 		}
 	}
-	return tx.Set(k, d.encode())
+	return projections.Save(tx, k, d, func(d *deviceState) ([]byte, error) { return d.encode(), nil })
 }
 
 // recordingMade remembers a recording so that a later recording.linked can
