@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"runtime/pprof"
@@ -165,4 +166,28 @@ func BenchmarkPublishLag(b *testing.B) {
 		b.ReportMetric(float64(late), "late-ticks")
 		mu.Unlock()
 	}
+}
+
+// BenchmarkLeafHash compares the relay's two ways to the leaf hash header
+// of an entry it has just read: SHA-256 of the bytes (what it does), or
+// the tree hash the ledger stored (LeafHashAt, one Pebble read).
+func BenchmarkLeafHash(b *testing.B) {
+	const n = 10_000
+	l := filledLedger(b, n)
+	entries := make([][]byte, 0, n)
+	for _, e := range l.Entries(0) {
+		entries = append(entries, bytes.Clone(e))
+	}
+	b.Run("computed", func(b *testing.B) {
+		for i := range b.N {
+			_ = ledger.LeafHash(entries[i%n])
+		}
+	})
+	b.Run("stored", func(b *testing.B) {
+		for i := range b.N {
+			if _, err := l.LeafHashAt(uint64(i % n)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
