@@ -377,39 +377,3 @@ func publishOne(t *testing.T, p *pipeline, l *ledger.Ledger, seq uint64) (*jetst
 }
 
 type natsConn struct{ nc *nats.Conn }
-
-// TestDecodeAnswer: the plain ack is read directly, everything else as
-// JetStream's JSON; what is neither is an error, never an ack.
-func TestDecodeAnswer(t *testing.T) {
-	p := &pipeline{stream: "LIUHEN_EVENTS", ackPrefix: []byte(`{"stream":"LIUHEN_EVENTS","seq":`)}
-	noResp := &nats.Msg{Header: nats.Header{"Status": {"503"}}}
-	for _, tc := range []struct {
-		name string
-		m    *nats.Msg
-		ack  jetstream.PubAck
-		err  func(error) bool
-	}{
-		{"plain", &nats.Msg{Data: []byte(`{"stream":"LIUHEN_EVENTS","seq":42}`)}, jetstream.PubAck{Stream: "LIUHEN_EVENTS", Sequence: 42}, nil},
-		{"domain", &nats.Msg{Data: []byte(`{"stream":"LIUHEN_EVENTS","domain":"d","seq":7}`)}, jetstream.PubAck{Stream: "LIUHEN_EVENTS", Domain: "d", Sequence: 7}, nil},
-		{"duplicate", &nats.Msg{Data: []byte(`{"stream":"LIUHEN_EVENTS","seq":6,"duplicate": true}`)}, jetstream.PubAck{Stream: "LIUHEN_EVENTS", Sequence: 6, Duplicate: true}, nil},
-		{"wrong last sequence", &nats.Msg{Data: []byte(`{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 20"}}`)}, jetstream.PubAck{}, wrongLastSeq},
-		{"no responders", noResp, jetstream.PubAck{}, func(err error) bool { return errors.Is(err, nats.ErrNoResponders) }},
-		{"empty", &nats.Msg{}, jetstream.PubAck{}, isInvalidAck},
-		{"no digits", &nats.Msg{Data: []byte(`{"stream":"LIUHEN_EVENTS","seq":}`)}, jetstream.PubAck{}, isInvalidAck},
-		{"too many digits", &nats.Msg{Data: []byte(`{"stream":"LIUHEN_EVENTS","seq":123456789012345678901}`)}, jetstream.PubAck{}, isInvalidAck},
-		{"other stream", &nats.Msg{Data: []byte(`{"stream":"OTHER","seq":42}`)}, jetstream.PubAck{Stream: "OTHER", Sequence: 42}, nil},
-		{"no stream", &nats.Msg{Data: []byte(`{"seq":42}`)}, jetstream.PubAck{}, isInvalidAck},
-		{"not JSON", &nats.Msg{Data: []byte(`+OK`)}, jetstream.PubAck{}, isInvalidAck},
-	} {
-		var ack jetstream.PubAck
-		err := p.decode(tc.m, &ack)
-		switch {
-		case tc.err == nil && (err != nil || ack != tc.ack):
-			t.Errorf("%s: decode = %+v, %v; want %+v", tc.name, ack, err, tc.ack)
-		case tc.err != nil && !tc.err(err):
-			t.Errorf("%s: decode error = %v (ack %+v)", tc.name, err, ack)
-		}
-	}
-}
-
-func isInvalidAck(err error) bool { return errors.Is(err, jetstream.ErrInvalidJSAck) }
