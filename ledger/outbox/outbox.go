@@ -50,6 +50,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -162,9 +163,10 @@ type Status struct {
 // concurrent use.
 type Relay struct {
 	l   *ledger.Ledger
-	nc  *nats.Conn
 	js  jetstream.JetStream
 	cfg Config
+
+	eventsPrefix string // the events subjects up to the type: "liuhen.<token>.events."
 
 	published  atomic.Uint64 // entries acknowledged; written by the pump
 	checkpoint atomic.Uint64 // size of the latest checkpoint published
@@ -182,9 +184,8 @@ type Relay struct {
 	afterAck     func(seq uint64) // after each entry's ack is accepted
 }
 
-// New returns a relay for l over nc. It publishes entries on a reply
-// subscription of its own, so its pending publishes are not shared with
-// anyone.
+// New returns a relay for l over nc. It makes its own JetStream context, so
+// its pending async publishes are not shared with anyone.
 func New(l *ledger.Ledger, nc *nats.Conn, cfg Config) (*Relay, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -193,7 +194,10 @@ func New(l *ledger.Ledger, nc *nats.Conn, cfg Config) (*Relay, error) {
 	if cfg.Layout.Origin != l.Origin() {
 		return nil, fmt.Errorf("outbox: layout is for origin %q, the ledger is %q", cfg.Layout.Origin, l.Origin())
 	}
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.AckTimeout))
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(cfg.MaxInflight),
+		jetstream.WithPublishAsyncTimeout(cfg.AckTimeout),
+		jetstream.WithDefaultTimeout(cfg.AckTimeout))
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +205,8 @@ func New(l *ledger.Ledger, nc *nats.Conn, cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{l: l, nc: nc, js: js, cfg: cfg, moved: make(chan struct{})}
+	r := &Relay{l: l, js: js, cfg: cfg, moved: make(chan struct{})}
+	r.eventsPrefix = strings.TrimSuffix(cfg.Layout.EventsFilter(), ">")
 	r.published.Store(cur)
 	return r, nil
 }

@@ -316,13 +316,17 @@ func TestResend(t *testing.T) {
 			r.stop(t)
 
 			s, _ := r.js.Stream(t.Context(), "LIUHEN_EVENTS")
-			p, err := r.newPipeline()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.close()
 			for _, seq := range []uint64{5, 19} {
-				ack, err := publishOne(t, p, l, seq)
+				b, _ := l.EntryAt(seq)
+				f, err := r.publish(seq, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ack *jetstream.PubAck
+				select {
+				case ack = <-f.Ok():
+				case err = <-f.Err():
+				}
 				switch tc.replicas {
 				case 1:
 					if !wrongLastSeq(err) {
@@ -339,7 +343,14 @@ func TestResend(t *testing.T) {
 			}
 			// A gap is refused by JetStream and not taken as success.
 			appendRange(t, l, 20, 22, 2, "x")
-			ack, err := publishOne(t, p, l, 21)
+			b, _ := l.EntryAt(21)
+			f, _ := r.publish(21, b)
+			var ack *jetstream.PubAck
+			var err error
+			select {
+			case ack = <-f.Ok():
+			case err = <-f.Err():
+			}
 			if err := r.accept(t.Context(), s, 21, ack, err); err == nil || errors.Is(err, ErrDiverged) {
 				t.Errorf("accept(gap) = %v, want a retryable error", err)
 			}
@@ -348,32 +359,6 @@ func TestResend(t *testing.T) {
 			}
 		})
 	}
-}
-
-// publishOne publishes entry seq on p and returns JetStream's answer.
-func publishOne(t *testing.T, p *pipeline, l *ledger.Ledger, seq uint64) (*jetstream.PubAck, error) {
-	t.Helper()
-	b, err := l.EntryAt(seq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.publish(seq, b); err != nil {
-		t.Fatal(err)
-	}
-	q := []inflight{{seq: seq}}
-	select {
-	case m := <-p.answers:
-		p.record(q, m)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no answer to entry %d", seq)
-	}
-	if !q[0].answered {
-		t.Fatalf("the answer to entry %d was not recorded", seq)
-	}
-	if q[0].err != nil {
-		return nil, q[0].err
-	}
-	return &q[0].ack, nil
 }
 
 type natsConn struct{ nc *nats.Conn }

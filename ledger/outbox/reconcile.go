@@ -16,12 +16,13 @@ import (
 // holds: where publishing resumes.
 func (r *Relay) reconcile(ctx context.Context) (uint64, error) {
 	name := r.cfg.Layout.Events
-	// Messages of a pipeline abandoned by the last attempt may still be
-	// stored while this runs (the connection re-sends what it buffered
-	// across a reconnect). Each carries its expected last sequence, so it
-	// lands only at its own place, with the ledger's bytes, or is refused;
-	// publishing then resumes from the stream's end as read here, and a
-	// re-send of what landed meanwhile is confirmed by content (accept).
+	// Let the acks of a pipeline abandoned by the last attempt arrive or
+	// time out, so that what the stream holds no longer changes under us.
+	select {
+	case <-r.js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 	s, err := r.js.Stream(ctx, name)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: stream %s: %w", name, err)
