@@ -25,10 +25,12 @@
 //
 // JetStream acknowledges a message once it is written (and, with replicas,
 // committed by a quorum), but its file store fsyncs only every two minutes
-// by default. Pebble is the ledger's source of truth; after an unclean stop
-// the relay (ledger/outbox) finds the stream behind and re-publishes the
-// tail. EmbedConfig.SyncAlways trades a lot of throughput for fsyncing
-// every write.
+// by default. The embedded server's events stream goes one step further
+// (StreamOptions.AsyncPersist): it acknowledges before the write, which its
+// file store then makes in batches. Pebble is the ledger's source of truth;
+// after an unclean stop the relay (ledger/outbox) finds the stream behind
+// and re-publishes the tail. EmbedConfig.SyncAlways trades a lot of
+// throughput for writing and fsyncing every message before its ack.
 package natsrv
 
 import (
@@ -268,7 +270,13 @@ func Start(ctx context.Context, cfg Config) (*NATS, error) {
 	}
 	js, err := newJetStream(n.Conn)
 	if err == nil {
-		err = EnsureStreams(ctx, js, cfg.Layout, cfg.Replicas)
+		// The embedded server's events stream persists asynchronously
+		// unless the operator asked for SyncAlways; an external server's
+		// durability is its operator's choice.
+		err = EnsureStreamsWith(ctx, js, cfg.Layout, StreamOptions{
+			Replicas:     cfg.Replicas,
+			AsyncPersist: cfg.Connect.URL == "" && !cfg.Embed.SyncAlways,
+		})
 	}
 	if err != nil {
 		n.Close()

@@ -55,9 +55,23 @@ func TestStartEmbedded(t *testing.T) {
 	if !c.DenyDelete || !c.DenyPurge || c.MaxAge != 0 || c.Retention != jetstream.LimitsPolicy || c.Replicas != 1 {
 		t.Errorf("events stream config = %+v", c)
 	}
+	if c.PersistMode != jetstream.AsyncPersistMode {
+		t.Errorf("embedded events stream PersistMode = %v, want async", c.PersistMode)
+	}
+	cps, err := js.Stream(ctx, "LIUHEN_CHECKPOINTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := cps.CachedInfo().Config.PersistMode; m != jetstream.DefaultPersistMode {
+		t.Errorf("checkpoints stream PersistMode = %v, want default", m)
+	}
 	// Idempotent, and refuses another ledger's stream.
-	if err := natsrv.EnsureStreams(ctx, js, cfg.Layout, 1); err != nil {
+	if err := natsrv.EnsureStreamsWith(ctx, js, cfg.Layout, natsrv.StreamOptions{Replicas: 1, AsyncPersist: true}); err != nil {
 		t.Errorf("EnsureStreams again = %v", err)
+	}
+	// JetStream cannot make the stream write before acknowledging again.
+	if err := natsrv.EnsureStreams(ctx, js, cfg.Layout, 1); err == nil {
+		t.Error("EnsureStreams(default persist mode) of an async stream = nil")
 	}
 	other := natsrv.NewLayout("liuhen.test/b")
 	other.Token = cfg.Layout.Token
@@ -65,6 +79,37 @@ func TestStartEmbedded(t *testing.T) {
 		t.Errorf("EnsureStreams(other origin) = %v, want ErrForeignStream", err)
 	}
 	n.Close()
+}
+
+// TestStartSyncAlways: with SyncAlways the embedded events stream writes
+// (and fsyncs) every message before acknowledging it.
+func TestStartSyncAlways(t *testing.T) {
+	n, err := natsrv.Start(t.Context(), natsrv.Config{
+		Embed:  natsrv.EmbedConfig{StoreDir: t.TempDir(), SyncAlways: true},
+		Layout: natsrv.NewLayout("liuhen.test/a"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	js, _ := jetstream.New(n.Conn)
+	s, err := js.Stream(t.Context(), "LIUHEN_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := s.CachedInfo().Config.PersistMode; m != jetstream.DefaultPersistMode {
+		t.Errorf("PersistMode with SyncAlways = %v, want default", m)
+	}
+	// A stream created before AsyncPersist keeps its mode.
+	if err := natsrv.EnsureStreamsWith(t.Context(), js, natsrv.NewLayout("liuhen.test/a"), natsrv.StreamOptions{AsyncPersist: true}); err != nil {
+		t.Fatalf("EnsureStreamsWith(AsyncPersist) of a default stream = %v", err)
+	}
+	if s, err = js.Stream(t.Context(), "LIUHEN_EVENTS"); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.CachedInfo().Config.PersistMode; m != jetstream.DefaultPersistMode {
+		t.Errorf("PersistMode after EnsureStreamsWith(AsyncPersist) = %v, want default", m)
+	}
 }
 
 func TestCluster(t *testing.T) {
@@ -80,5 +125,9 @@ func TestCluster(t *testing.T) {
 	}
 	if r := s.CachedInfo().Config.Replicas; r != 3 {
 		t.Errorf("Replicas = %d, want 3", r)
+	}
+	// AsyncPersist does not apply to replicated streams (JetStream refuses it).
+	if err := natsrv.EnsureStreamsWith(t.Context(), js, natsrv.NewLayout("liuhen.test/r3"), natsrv.StreamOptions{Replicas: 3, AsyncPersist: true}); err != nil {
+		t.Fatalf("EnsureStreamsWith(R3, AsyncPersist) = %v", err)
 	}
 }

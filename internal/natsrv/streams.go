@@ -13,15 +13,38 @@ import (
 // layout's name exists but belongs to another ledger or has other subjects.
 var ErrForeignStream = errors.New("natsrv: stream belongs to another ledger")
 
-// StreamConfigs returns the configuration of the layout's events and
-// checkpoints streams with the given replica count (0 means 1).
+// StreamOptions are the settings of the layout's streams besides names.
+type StreamOptions struct {
+	// Replicas is the streams' replica count. 0 means 1.
+	Replicas int
+	// AsyncPersist makes an R1 events stream acknowledge a message before
+	// its file store has written it (JetStream's PersistMode "async"), so
+	// that the server writes messages in batches instead of making one
+	// write system call per message. A crash of the server's process then
+	// loses the acknowledged messages not yet written, as a crash of the
+	// machine already loses those not yet fsynced; the relay finds the
+	// stream behind its cursor and publishes them again from the ledger.
+	// It is ignored for replicated streams, which JetStream refuses it for,
+	// and it overrides the server's SyncAlways for the events stream, so
+	// Start sets it only for an embedded server without SyncAlways.
+	AsyncPersist bool
+}
+
+// StreamConfigs is StreamConfigsWith without AsyncPersist.
+func StreamConfigs(l Layout, replicas int) (events, checkpoints jetstream.StreamConfig) {
+	return StreamConfigsWith(l, StreamOptions{Replicas: replicas})
+}
+
+// StreamConfigsWith returns the configuration of the layout's events and
+// checkpoints streams.
 //
 // Both keep everything forever: limits retention with no limit at all,
 // DiscardNew so that a limit added later refuses new messages instead of
 // silently dropping history, and DenyDelete and DenyPurge. The events
 // stream allows direct gets for fast reads by seq.
-func StreamConfigs(l Layout, replicas int) (events, checkpoints jetstream.StreamConfig) {
+func StreamConfigsWith(l Layout, o StreamOptions) (events, checkpoints jetstream.StreamConfig) {
 	l.setDefaults()
+	replicas := o.Replicas
 	if replicas <= 0 {
 		replicas = 1
 	}
@@ -43,6 +66,9 @@ func StreamConfigs(l Layout, replicas int) (events, checkpoints jetstream.Stream
 	events.Description = "liuhen ledger entries of " + l.Origin + "; stream sequence = seq+1"
 	events.Subjects = []string{l.EventsFilter()}
 	events.AllowDirect = true
+	if o.AsyncPersist && replicas == 1 {
+		events.PersistMode = jetstream.AsyncPersistMode
+	}
 	checkpoints.Name = l.Checkpoints
 	checkpoints.Description = "liuhen signed checkpoints of " + l.Origin
 	checkpoints.Subjects = []string{l.CheckpointSubject()}
@@ -50,16 +76,23 @@ func StreamConfigs(l Layout, replicas int) (events, checkpoints jetstream.Stream
 	return events, checkpoints
 }
 
-// EnsureStreams creates the layout's streams, or updates them to the
-// configuration of StreamConfigs (a changed replica count, for example).
-// It refuses, with ErrForeignStream, a stream of the same name that
-// records another origin or other subjects: updating it would graft this
-// ledger onto another's history.
+// EnsureStreams is EnsureStreamsWith without AsyncPersist.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, l Layout, replicas int) error {
+	return EnsureStreamsWith(ctx, js, l, StreamOptions{Replicas: replicas})
+}
+
+// EnsureStreamsWith creates the layout's streams, or updates them to the
+// configuration of StreamConfigsWith (a changed replica count, for
+// example). An existing events stream keeps its persist mode, which
+// JetStream cannot change: it is an error to ask for the default mode of a
+// stream created with AsyncPersist. It refuses, with ErrForeignStream, a stream of the same name
+// that records another origin or other subjects: updating it would graft
+// this ledger onto another's history.
+func EnsureStreamsWith(ctx context.Context, js jetstream.JetStream, l Layout, o StreamOptions) error {
 	if err := l.Validate(); err != nil {
 		return err
 	}
-	ev, cp := StreamConfigs(l, replicas)
+	ev, cp := StreamConfigsWith(l, o)
 	for _, cfg := range []jetstream.StreamConfig{ev, cp} {
 		s, err := js.Stream(ctx, cfg.Name)
 		switch {
@@ -74,6 +107,15 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, l Layout, replic
 		have := s.CachedInfo().Config
 		if o := have.Metadata[metaOrigin]; o != l.Origin || !slices.Equal(have.Subjects, cfg.Subjects) {
 			return fmt.Errorf("%w: %s holds origin %q on %v, want %q on %v", ErrForeignStream, cfg.Name, o, have.Subjects, l.Origin, cfg.Subjects)
+		}
+		// JetStream cannot change a stream's persist mode. A stream created
+		// without AsyncPersist keeps writing each message before its ack;
+		// one created with it cannot go back.
+		if have.PersistMode != cfg.PersistMode {
+			if have.PersistMode == jetstream.AsyncPersistMode {
+				return fmt.Errorf("natsrv: stream %s acknowledges messages before writing them (persist mode async), and JetStream cannot change that to what is asked now (SyncAlways, or replicas); delete the stream, or the embedded server's store directory, and start again: the relay publishes the ledger again", cfg.Name)
+			}
+			cfg.PersistMode = have.PersistMode
 		}
 		// Keep metadata the server added (its own "_nats." keys).
 		for k, v := range have.Metadata {

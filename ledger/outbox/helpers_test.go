@@ -99,21 +99,19 @@ func appendRange(t testing.TB, l *ledger.Ledger, from, to, batch int, salt strin
 	}
 }
 
-// embedded starts an in-process JetStream server with the streams.
+// embedded starts an in-process JetStream server with the streams, as
+// `liuhen serve` does (natsrv.Start).
 func embedded(t testing.TB) *nats.Conn {
 	t.Helper()
-	s, err := natsrv.Embed(natsrv.EmbedConfig{StoreDir: t.TempDir()})
+	n, err := natsrv.Start(context.Background(), natsrv.Config{
+		Embed:  natsrv.EmbedConfig{StoreDir: t.TempDir()},
+		Layout: natsrv.NewLayout(testOrigin),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nc, err := natsrv.ConnectEmbedded(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	ensure(t, nc, 1)
-	return nc
+	t.Cleanup(n.Close)
+	return n.Conn
 }
 
 func ensure(t testing.TB, nc *nats.Conn, replicas int) {

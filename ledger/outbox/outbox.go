@@ -50,6 +50,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,6 +166,8 @@ type Relay struct {
 	js  jetstream.JetStream
 	cfg Config
 
+	eventsPrefix string // the events subjects up to the type: "liuhen.<token>.events."
+
 	published  atomic.Uint64 // entries acknowledged; written by the pump
 	checkpoint atomic.Uint64 // size of the latest checkpoint published
 	connected  atomic.Bool
@@ -203,6 +206,7 @@ func New(l *ledger.Ledger, nc *nats.Conn, cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	r := &Relay{l: l, js: js, cfg: cfg, moved: make(chan struct{})}
+	r.eventsPrefix = strings.TrimSuffix(cfg.Layout.EventsFilter(), ">")
 	r.published.Store(cur)
 	return r, nil
 }

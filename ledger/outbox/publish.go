@@ -3,6 +3,7 @@ package outbox
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -131,29 +132,35 @@ func (r *Relay) pump(ctx context.Context, pos uint64) error {
 }
 
 // publish hands entry seq to the connection with the headers that align
-// the stream with the ledger.
+// the stream with the ledger. The headers share one backing array and the
+// map is sized for them: a relay publishes tens of thousands of entries a
+// second, and every allocation here is paid per entry.
 func (r *Relay) publish(seq uint64, b []byte) (jetstream.PubAckFuture, error) {
 	e, err := ledger.ScanEntry(b)
 	if err != nil || e.Seq != seq {
 		return nil, fmt.Errorf("%w: entry %d does not read back: %v", ledger.ErrCorrupt, seq, err)
 	}
+	leaf := ledger.LeafHash(b)
 	n := strconv.FormatUint(seq, 10)
-	h := nats.Header{
-		jetstream.MsgIDHeader:           {e.ID.String()},
-		jetstream.ExpectedLastSeqHeader: {n},
-		natsrv.HeaderSeq:                {n},
-		natsrv.HeaderLeafHash:           {ledger.Hex(ledger.LeafHash(b))},
-		natsrv.HeaderType:               {e.Type},
-	}
+	caseTok := natsrv.CaseToken(e.CaseID)
+	v := &[7]string{e.ID.String(), n, n, hex.EncodeToString(leaf[:]), e.Type}
+	h := make(nats.Header, 7)
+	h[jetstream.MsgIDHeader] = v[0:1:1]
+	h[jetstream.ExpectedLastSeqHeader] = v[1:2:2]
+	h[natsrv.HeaderSeq] = v[2:3:3]
+	h[natsrv.HeaderLeafHash] = v[3:4:4]
+	h[natsrv.HeaderType] = v[4:5:5]
 	if e.CaseID != uuid.Nil {
-		h[natsrv.HeaderCase] = []string{e.CaseID.String()}
+		v[5] = caseTok // the case id as text
+		h[natsrv.HeaderCase] = v[5:6:6]
 	}
 	if e.DeviceID != "" {
-		h[natsrv.HeaderDevice] = []string{e.DeviceID}
+		v[6] = e.DeviceID
+		h[natsrv.HeaderDevice] = v[6:7:7]
 	}
 	m := &nats.Msg{
-		Subject: r.cfg.Layout.EventSubject(e.Type, e.CaseID),
-		Data:    bytes.Clone(b), // Entries reuses b; the client may re-send m
+		Subject: r.eventsPrefix + natsrv.TypeTokens(e.Type) + "." + caseTok, // = Layout.EventSubject
+		Data:    bytes.Clone(b),                                             // Entries reuses b; the client may re-send m
 		Header:  h,
 	}
 	return r.js.PublishMsgAsync(m)
