@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -126,6 +127,11 @@ func (s *Server) recordExport(r *http.Request, tok *Token, req bundle.ExportRequ
 			}
 			take(b)
 			next++
+		}
+		if next != size {
+			// The ledger stopped yielding below the size (a read error):
+			// never record an export of fewer entries than it claims.
+			return nil, fmt.Errorf("%w: entries end at %d below the size %d", ledger.ErrCorrupt, next, size)
 		}
 		ans.Count = next
 	} else {
