@@ -82,5 +82,14 @@ func FuzzDecodeEntry(f *testing.F) {
 			!h.RecordedAt.Equal(e.RecordedAt) {
 			t.Fatalf("fast decode %+v != strict decode %+v", h, e)
 		}
+		// The record's digest from the offset the prefix scan found equals
+		// the one from re-rendering the prefix.
+		slow := *h
+		slow.recOff = 0
+		d1, ok1 := recordDigest(h)
+		d2, ok2 := recordDigest(&slow)
+		if d1 != d2 || ok1 != ok2 {
+			t.Fatalf("record digest from the scanned offset %x %v, from the rendered prefix %x %v", d1, ok1, d2, ok2)
+		}
 	})
 }

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -200,97 +199,144 @@ func skipValue(b []byte, i int) (int, error) {
 
 // parsePrefix reads the ledger's members, which every entry starts with in
 // a fixed order and form (docs/format.md §1.1), and returns the offset of
-// the first record member.
-func parsePrefix(b []byte, e *Entry) (int, error) {
-	p := prefixReader{b: b}
-	p.lit(`{"v":1,"seq":`)
-	e.Seq = p.uint()
-	p.lit(`,"recorded_at":"`)
-	ts := p.take(len(RecordedAtLayout))
-	p.lit(`","prev":"`)
-	e.Prev = p.hash()
-	p.lit(`"`)
-	if p.err == nil && bytes.HasPrefix(b[p.i:], []byte(`,"case_seq":`)) {
-		p.lit(`,"case_seq":`)
-		e.CaseSeq = p.uint()
-		p.lit(`,"case_prev":"`)
-		e.CasePrev = p.hash()
-		p.lit(`"`)
-		if p.err == nil && e.CaseSeq == 0 {
-			p.err = fmt.Errorf("case_seq is 1-based")
+// the first record member. It accepts exactly that form: integers without
+// sign or leading zeros, hashes as 64 lowercase hex digits, recorded_at as
+// RecordedAtLayout naming a real instant.
+func parsePrefix(b []byte, e *Entry) (int, error) { return ScanPrefix(b, e) }
+
+// ScanPrefix is parsePrefix for the other fast readers of entries (bundle):
+// it sets e's Seq, RecordedAt, Prev, CaseSeq and CasePrev, and returns the
+// offset of the first record member.
+func ScanPrefix(b []byte, e *Entry) (int, error) {
+	i := 0
+	lit := func(s string) bool {
+		if len(b)-i < len(s) || string(b[i:i+len(s)]) != s {
+			return false
+		}
+		i += len(s)
+		return true
+	}
+	num := func() (uint64, bool) {
+		j := i
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		if j == i || j-i > 1 && b[i] == '0' || j-i > 19 {
+			return 0, false
+		}
+		var n uint64
+		for _, c := range b[i:j] {
+			n = n*10 + uint64(c-'0')
+		}
+		i = j
+		return n, true
+	}
+	hash := func(h *Hash) bool {
+		if len(b)-i < 65 || b[i+64] != '"' || !decodeLowerHex(h, b[i:i+64]) {
+			return false
+		}
+		i += 65
+		return true
+	}
+	var ok bool
+	if !lit(`{"v":1,"seq":`) {
+		return 0, errors.New(`entry does not start with {"v":1,"seq":`)
+	}
+	if e.Seq, ok = num(); !ok {
+		return 0, fmt.Errorf("seq at byte %d is not a canonical decimal integer", i)
+	}
+	if !lit(`,"recorded_at":"`) || len(b)-i < len(RecordedAtLayout) {
+		return 0, errors.New("recorded_at missing after seq")
+	}
+	ts := b[i : i+len(RecordedAtLayout)]
+	if e.RecordedAt, ok = parseRecordedAt(ts); !ok {
+		return 0, fmt.Errorf("recorded_at %q is not %s", ts, RecordedAtLayout)
+	}
+	i += len(ts)
+	if !lit(`","prev":"`) || !hash(&e.Prev) {
+		return 0, errors.New("prev is not 64 lowercase hex digits")
+	}
+	if lit(`,"case_seq":`) {
+		if e.CaseSeq, ok = num(); !ok || e.CaseSeq == 0 {
+			return 0, errors.New("case_seq is not a positive canonical integer (it is 1-based)")
+		}
+		if !lit(`,"case_prev":"`) || !hash(&e.CasePrev) {
+			return 0, errors.New("case_prev is not 64 lowercase hex digits")
 		}
 	}
-	p.lit(`,`)
-	if p.err != nil {
-		return 0, p.err
+	if !lit(`,`) {
+		return 0, fmt.Errorf("entry does not have \",\" at byte %d after the ledger's members", i)
 	}
-	t, err := time.Parse(RecordedAtLayout, string(ts))
-	if err != nil {
-		return 0, fmt.Errorf("recorded_at: %v", err)
-	}
-	e.RecordedAt = t
-	return p.i, nil
+	return i, nil
 }
 
-type prefixReader struct {
-	b   []byte
-	i   int
-	err error
+// parseRecordedAt parses exactly RecordedAtLayout (2006-01-02T15:04:05.000000Z),
+// and only real instants: no 30 February, no hour 24.
+func parseRecordedAt(b []byte) (time.Time, bool) {
+	const layout = "dddd-dd-ddTdd:dd:dd.ddddddZ"
+	if len(b) != len(layout) {
+		return time.Time{}, false
+	}
+	for i := range len(layout) {
+		if layout[i] == 'd' {
+			if b[i] < '0' || b[i] > '9' {
+				return time.Time{}, false
+			}
+		} else if b[i] != layout[i] {
+			return time.Time{}, false
+		}
+	}
+	n := func(i, j int) int {
+		v := 0
+		for _, c := range b[i:j] {
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	y, mo, d, h, mi, s, us := n(0, 4), n(5, 7), n(8, 10), n(11, 13), n(14, 16), n(17, 19), n(20, 26)
+	if mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || h > 23 || mi > 59 || s > 59 {
+		return time.Time{}, false
+	}
+	return time.Date(y, time.Month(mo), d, h, mi, s, us*1000, time.UTC), true
 }
 
-func (p *prefixReader) lit(s string) {
-	if p.err != nil {
-		return
+// daysIn returns the number of days of month mo (1 to 12) of year y.
+func daysIn(mo, y int) int {
+	switch mo {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
 	}
-	if !bytes.HasPrefix(p.b[p.i:], []byte(s)) {
-		p.err = fmt.Errorf("entry does not have %q at byte %d", s, p.i)
-		return
-	}
-	p.i += len(s)
+	return 31
 }
 
-func (p *prefixReader) take(n int) []byte {
-	if p.err != nil {
-		return nil
+// hexVal maps lowercase hex digits to their value and every other byte to
+// 0xff.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	if len(p.b)-p.i < n {
-		p.err = fmt.Errorf("entry is truncated at byte %d", p.i)
-		return nil
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
 	}
-	p.i += n
-	return p.b[p.i-n : p.i]
-}
+	return
+}()
 
-// uint reads a decimal integer without sign or leading zeros.
-func (p *prefixReader) uint() uint64 {
-	if p.err != nil {
-		return 0
+// decodeLowerHex decodes 64 lowercase hex digits into h; false if src is
+// anything else (h is then undefined).
+func decodeLowerHex(h *Hash, src []byte) bool {
+	if len(src) != 2*len(h) {
+		return false
 	}
-	j := p.i
-	for j < len(p.b) && p.b[j] >= '0' && p.b[j] <= '9' {
-		j++
+	var bad byte
+	for i := range h {
+		hi, lo := hexVal[src[2*i]], hexVal[src[2*i+1]]
+		bad |= hi | lo
+		h[i] = hi<<4 | lo&0x0f
 	}
-	if j == p.i || (p.b[p.i] == '0' && j-p.i > 1) {
-		p.err = fmt.Errorf("entry has no canonical integer at byte %d", p.i)
-		return 0
-	}
-	n, err := strconv.ParseUint(string(p.b[p.i:j]), 10, 64)
-	if err != nil {
-		p.err = fmt.Errorf("entry integer at byte %d: %v", p.i, err)
-		return 0
-	}
-	p.i = j
-	return n
-}
-
-func (p *prefixReader) hash() Hash {
-	s := p.take(64)
-	if p.err != nil {
-		return Hash{}
-	}
-	h, err := parseHex(string(s))
-	if err != nil {
-		p.err = err
-	}
-	return h
+	return bad&0xf0 == 0
 }

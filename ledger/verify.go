@@ -181,11 +181,12 @@ func (l *Ledger) verifyRange(ctx context.Context, snap *pebble.Snapshot, v *Chai
 	defer close(stop)
 	work := make(chan *verifyChunk, 8)
 	ordered := make(chan *verifyChunk, 8)
+	free := make(chan *verifyChunk, 20) // chunks checked, for the producer to refill
 	var prodErr error
 	go func() {
 		defer close(work)
 		defer close(ordered)
-		prodErr = produceChunks(snap, from, stop, work, ordered)
+		prodErr = produceChunks(snap, from, stop, work, ordered, free)
 	}()
 	for range max(1, runtime.GOMAXPROCS(0)) {
 		go func() {
@@ -234,6 +235,10 @@ func (l *Ledger) verifyRange(ctx context.Context, snap *pebble.Snapshot, v *Chai
 				sums[i].merge(&c.sums[i])
 			}
 		}
+		select {
+		case free <- c:
+		default:
+		}
 	}
 	if prodErr != nil {
 		return prodErr
@@ -266,13 +271,27 @@ type verifyItem struct {
 
 const verifyChunkSize = 256
 
-func produceChunks(snap *pebble.Snapshot, from uint64, stop <-chan struct{}, work, ordered chan<- *verifyChunk) error {
+// produceChunks reads the entries from seq from into chunks for the
+// workers (work) and the ordered checker (ordered), reusing the chunks the
+// checker is done with (free): growing a fresh buffer for every 256 entries
+// cost more than reading them from Pebble.
+func produceChunks(snap *pebble.Snapshot, from uint64, stop <-chan struct{}, work, ordered chan<- *verifyChunk, free <-chan *verifyChunk) error {
 	eit, err := snap.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixEntry, from), UpperBound: []byte{prefixEntry + 1}})
 	if err != nil {
 		return err
 	}
 	defer eit.Close()
-	c := &verifyChunk{done: make(chan struct{})}
+	newChunk := func() *verifyChunk {
+		select {
+		case c := <-free:
+			clear(c.items) // drop the entries decoded last time
+			*c = verifyChunk{items: c.items[:0], buf: c.buf[:0], done: make(chan struct{})}
+			return c
+		default:
+			return &verifyChunk{items: make([]verifyItem, 0, verifyChunkSize), buf: make([]byte, 0, verifyChunkSize*1024), done: make(chan struct{})}
+		}
+	}
+	c := newChunk()
 	send := func() bool {
 		// Both or neither: the checker waits on done for every chunk it gets.
 		select {
@@ -286,7 +305,7 @@ func produceChunks(snap *pebble.Snapshot, from uint64, stop <-chan struct{}, wor
 			close(c.done)
 			return false
 		}
-		c = &verifyChunk{done: make(chan struct{})}
+		c = newChunk()
 		return true
 	}
 	for ok := eit.First(); ok; ok = eit.Next() {
