@@ -240,7 +240,7 @@ func ScanPrefix(b []byte, e *Entry) (int, error) {
 	}
 	var ok bool
 	if !lit(`{"v":1,"seq":`) {
-		return 0, errors.New(`entry does not start with {"v":1,"seq":`)
+		return 0, errors.New(`entry does not start with {"v":1,"seq": and a number`)
 	}
 	if e.Seq, ok = num(); !ok {
 		return 0, fmt.Errorf("seq at byte %d is not a canonical decimal integer", i)
