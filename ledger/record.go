@@ -242,6 +242,12 @@ func uuidField(v jsontext.Value, k string, required bool) (uuid.UUID, error) {
 	if v == nil && !required {
 		return uuid.Nil, nil
 	}
+	// The usual case, a plain lowercase UUID, without allocating.
+	if len(v) == 38 && v[0] == '"' && v[37] == '"' && lowerUUID(v[1:37]) {
+		if u, err := uuid.ParseBytes(v[1:37]); err == nil && u != uuid.Nil {
+			return u, nil
+		}
+	}
 	s, err := stringField(v, k, true)
 	if err != nil {
 		return uuid.Nil, err
@@ -306,6 +312,23 @@ func hasLongDigitRun(b []byte) bool {
 
 // plainString reports whether a quoted JSON string has no escapes and no
 // control characters, so that its contents are its value.
+// lowerUUID reports whether b is in the lowercase 8-4-4-4-12 form.
+func lowerUUID(b []byte) bool {
+	for i, c := range b {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if hexVal[c] == 0xff {
+				return false
+			}
+		}
+	}
+	return len(b) == 36
+}
+
 func plainString(v []byte) bool {
 	for _, c := range v[1 : len(v)-1] {
 		if c == '\\' || c < 0x20 || c == '"' {
