@@ -5,9 +5,10 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/liuhen/liuhen/internal/benchutil"
 )
 
 // BenchmarkPostEvents measures POST /v1/events through the handler (no
@@ -70,7 +71,7 @@ func BenchmarkExportBundle(b *testing.B) {
 	}
 	reqBody := `{"purpose":"benchmark","case_id":"` + caseID + `","format":"zip"}`
 	var bytesOut int
-	cpu0, t0 := cpuTime(), time.Now()
+	cpu0, t0 := benchutil.CPUTime(), time.Now()
 	for b.Loop() {
 		r := httptest.NewRequest("POST", "/v1/exports", strings.NewReader(reqBody))
 		r.Header.Set("Authorization", "Bearer "+f.secrets["auditor"])
@@ -82,17 +83,9 @@ func BenchmarkExportBundle(b *testing.B) {
 		}
 		bytesOut = w.Body.Len()
 	}
-	cpu, el := cpuTime()-cpu0, time.Since(t0)
+	cpu, el := benchutil.CPUTime()-cpu0, time.Since(t0)
 	n := float64(b.N * entries)
 	b.ReportMetric(n/el.Seconds(), "entries/s")
 	b.ReportMetric(float64(cpu.Microseconds())/n, "CPU-µs/entry")
 	b.ReportMetric(float64(bytesOut), "bundle-bytes")
-}
-
-// cpuTime is the CPU time this process has used (user and system, all
-// goroutines).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

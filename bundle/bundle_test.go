@@ -18,6 +18,7 @@ import (
 	tproof "github.com/transparency-dev/formats/proof"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/liuhen/liuhen/internal/benchutil"
 	"github.com/liuhen/liuhen/ledger"
 )
 
@@ -396,7 +397,7 @@ func BenchmarkVerifyAll(b *testing.B) {
 	tl := newTestLog(b, benchEntries)
 	path := pack(b, tl.export(b, ScopeAll, false), "tar")
 	b.ResetTimer()
-	cpu := cpuSeconds()
+	cpu := benchutil.CPUTime().Seconds()
 	for range b.N {
 		rep := verify(b, path, tl.vkey)
 		if len(rep.Problems) > 0 {
@@ -404,7 +405,7 @@ func BenchmarkVerifyAll(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)*float64(benchEntries+7)/b.Elapsed().Seconds(), "entries/s")
-	b.ReportMetric((cpuSeconds()-cpu)*1e6/(float64(b.N)*float64(benchEntries+7)), "cpu-µs/entry")
+	b.ReportMetric((benchutil.CPUTime().Seconds()-cpu)*1e6/(float64(b.N)*float64(benchEntries+7)), "cpu-µs/entry")
 }
 
 var benchEntries = 100000

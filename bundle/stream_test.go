@@ -8,9 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/liuhen/liuhen/ledger"
 )
@@ -173,12 +171,4 @@ func TestSplitHasher(t *testing.T) {
 			t.Errorf("lines %d: sums differ", lines)
 		}
 	}
-}
-
-// cpuSeconds is the process's user+system CPU time: per entry, the
-// benchmarks' measure that a shared machine's load barely moves.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

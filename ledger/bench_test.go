@@ -8,9 +8,10 @@ import (
 	"os"
 	"runtime"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/liuhen/liuhen/internal/benchutil"
 )
 
 // benchRecord is a realistic record of about 550 bytes.
@@ -19,18 +20,11 @@ func benchRecord(i int64) []byte {
 		i, i%5000, i%64, i, i))
 }
 
-// cpuTime is the process's user plus system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // reportRate reports events/s and CPU-µs per event, which contention on a
 // shared machine barely changes, from start (wall clock, CPU time).
 func reportRate(b *testing.B, n int, wall time.Time, cpu time.Duration) {
 	b.ReportMetric(float64(n)/time.Since(wall).Seconds(), "events/s")
-	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(n), "cpu-µs/event")
+	b.ReportMetric(float64((benchutil.CPUTime()-cpu).Microseconds())/float64(n), "cpu-µs/event")
 }
 
 func benchLedger(b *testing.B) *Ledger {
@@ -60,7 +54,7 @@ func BenchmarkAppendSingle(b *testing.B) {
 	var next atomic.Int64
 	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), benchutil.CPUTime()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			r := benchRecord(next.Add(1))
@@ -80,7 +74,7 @@ func BenchmarkAppendBatch100(b *testing.B) {
 	var next atomic.Int64
 	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), benchutil.CPUTime()
 	b.RunParallel(func(pb *testing.PB) {
 		batch := make([][]byte, 100)
 		for pb.Next() {
@@ -132,14 +126,14 @@ func BenchmarkVerify(b *testing.B) {
 	fill(b, l, *verifyN)
 	settle(b, l)
 	b.ResetTimer()
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), benchutil.CPUTime()
 	for range b.N {
 		if _, err := l.Verify(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.N**verifyN)/time.Since(start).Seconds(), "entries/s")
-	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N**verifyN), "cpu-µs/entry")
+	b.ReportMetric(float64((benchutil.CPUTime()-cpu).Microseconds())/float64(b.N**verifyN), "cpu-µs/entry")
 }
 
 // BenchmarkInclusionProof: proofs for random leaves at the current size.

@@ -5,15 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/liuhen/liuhen/internal/benchutil"
 	"github.com/liuhen/liuhen/ledger"
 	"github.com/liuhen/liuhen/projections"
 	"github.com/liuhen/liuhen/projections/casefile"
@@ -61,41 +60,12 @@ func ledgerForBench(b *testing.B) *ledger.Ledger {
 	return benchLedger.l
 }
 
-// cpuTime is the CPU time this process has used (user and system, all
-// goroutines: the embedded server's and Pebble's too).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// profileTimed starts a CPU profile into the file LIUHEN_BENCH_CPUPROFILE
-// names, if set, for the rest of the benchmark: unlike -cpuprofile, without
-// the setup before it (the ledger, the relay). It returns the stop function.
-func profileTimed(b *testing.B) func() {
-	path := os.Getenv("LIUHEN_BENCH_CPUPROFILE")
-	if path == "" {
-		return func() {}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}
-}
-
 // catchUp times runtimes made by newRuntime catching up with size entries
 // from empty, all three projections in one store, and reports entries/s of
 // wall time and CPU µs per entry of the whole process (less disturbed than
 // wall time on a shared machine).
 func catchUp(b *testing.B, size uint64, newRuntime func() *projections.Runtime) {
-	stop := profileTimed(b)
+	stop := benchutil.ProfileTimed(b)
 	defer stop()
 	var elapsed, cpu time.Duration
 	var alloc uint64
@@ -110,13 +80,13 @@ func catchUp(b *testing.B, size uint64, newRuntime func() *projections.Runtime) 
 		done := make(chan error, 1)
 		runtime.ReadMemStats(&ms)
 		a0 := ms.TotalAlloc
-		t0, c0 := time.Now(), cpuTime()
+		t0, c0 := time.Now(), benchutil.CPUTime()
 		go func() { done <- rt.Run(ctx) }()
 		if err := st.Wait(ctx, size); err != nil {
 			b.Fatal(err)
 		}
 		elapsed += time.Since(t0)
-		cpu += cpuTime() - c0
+		cpu += benchutil.CPUTime() - c0
 		runtime.ReadMemStats(&ms)
 		alloc += ms.TotalAlloc - a0
 		cancel()

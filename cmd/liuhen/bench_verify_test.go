@@ -6,9 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/liuhen/liuhen/internal/benchutil"
 )
 
 // benchEntries is the ledger size of the verify benchmarks:
@@ -53,32 +54,23 @@ func BenchmarkVerifyOnline(b *testing.B) {
 	waitRelay(b, s, n)
 	c, _ := (&clientOptions{server: s.url, token: s.adminToken()}).client()
 	b.Run("ndjson", func(b *testing.B) {
-		cpu := cpuSeconds()
+		cpu := benchutil.CPUTime().Seconds()
 		for range b.N {
 			if err := pipePages(context.Background(), c, 0, uint64(n), io.Discard); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "entries/s")
-		b.ReportMetric((cpuSeconds()-cpu)*1e6/float64(b.N*n), "cpu-µs/entry")
+		b.ReportMetric((benchutil.CPUTime().Seconds()-cpu)*1e6/float64(b.N*n), "cpu-µs/entry")
 	})
 	b.Run("verify", func(b *testing.B) {
-		cpu := cpuSeconds()
+		cpu := benchutil.CPUTime().Seconds()
 		for range b.N {
 			if code, out, errs := cli("verify", "--server", s.url, "--token", s.adminToken(), "--key", filepath.Join(data, "log.vkey")); code != 0 {
 				b.Fatalf("%d %s %s", code, out, errs)
 			}
 		}
 		b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "entries/s")
-		b.ReportMetric((cpuSeconds()-cpu)*1e6/float64(b.N*n), "cpu-µs/entry")
+		b.ReportMetric((benchutil.CPUTime().Seconds()-cpu)*1e6/float64(b.N*n), "cpu-µs/entry")
 	})
-}
-
-// cpuSeconds is the test process's user+system CPU time. The benchmark's
-// server and client share the process, so per entry it is their sum: the
-// measure that a shared machine's load barely moves.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

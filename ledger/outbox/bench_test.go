@@ -3,16 +3,14 @@ package outbox
 import (
 	"bytes"
 	"context"
-	"os"
-	"runtime/pprof"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/liuhen/liuhen/internal/benchutil"
 	"github.com/liuhen/liuhen/internal/natsrv/natstest"
 	"github.com/liuhen/liuhen/ledger"
 )
@@ -29,13 +27,13 @@ func benchRelay(b *testing.B, conn func(b *testing.B) *nats.Conn) {
 		b.StopTimer()
 		l := filledLedger(b, benchEntries)
 		nc := conn(b)
-		stopProfile := profileTimed(b)
+		stopProfile := benchutil.ProfileTimed(b)
 		b.StartTimer()
-		t0, c0 := time.Now(), cpuTime()
+		t0, c0 := time.Now(), benchutil.CPUTime()
 		r := start(b, l, nc, nil)
 		caughtUp(b, r, l)
 		elapsed += time.Since(t0)
-		cpu += cpuTime() - c0
+		cpu += benchutil.CPUTime() - c0
 		stopProfile()
 		total += benchEntries
 		b.StopTimer()
@@ -70,31 +68,6 @@ func filledLedger(b *testing.B, n int) *ledger.Ledger {
 	}
 	b.Cleanup(func() { closeLedger(b, l) })
 	return l
-}
-
-// profileTimed writes a CPU profile of the timed part alone (go test's
-// -cpuprofile also covers the fill) to $LIUHEN_BENCH_CPUPROFILE, if set.
-func profileTimed(b *testing.B) (stop func()) {
-	path := os.Getenv("LIUHEN_BENCH_CPUPROFILE")
-	if path == "" {
-		return func() {}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }
-}
-
-// cpuTime is the process's user plus system CPU time so far: relay, client
-// and the in-process servers together.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkRelayR1: embedded single node, in-process connection.

@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
+	"github.com/liuhen/liuhen/internal/benchutil"
 	"github.com/liuhen/liuhen/projections"
 	"github.com/liuhen/liuhen/projections/casefile"
 	"github.com/liuhen/liuhen/projections/compliance"
@@ -87,13 +87,6 @@ func benchLedger(b *testing.B) *clockLedger {
 	return l
 }
 
-// cpuTime is the process's user and system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func baseProjections() []projections.Projection {
 	return []projections.Projection{casefile.New(), report.New(report.Config{Calendar: compliance.DefaultCalendar()}),
 		public.New(public.Config{Agency: "晋城市城市管理局"})}
@@ -112,14 +105,14 @@ func catchUp(b *testing.B, l *clockLedger, projs []projections.Projection) (wall
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	t0, c0 := time.Now(), cpuTime()
+	t0, c0 := time.Now(), benchutil.CPUTime()
 	go func() { done <- rt.Run(ctx) }()
 	if err := st.Wait(ctx, size); err != nil {
 		b.Fatal(err)
 	}
 	cancel()
 	<-done
-	wall, cpu = time.Since(t0), cpuTime()-c0
+	wall, cpu = time.Since(t0), benchutil.CPUTime()-c0
 	rt.Close()
 	return wall, cpu
 }

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/liuhen/liuhen/internal/benchutil"
 	"github.com/liuhen/liuhen/ledger"
 	"github.com/liuhen/liuhen/projections/consume"
 )
@@ -18,14 +18,6 @@ import (
 type noop struct{}
 
 func (noop) Apply(context.Context, *pebble.Batch, *ledger.Entry) error { return nil }
-
-// cpuTime is the CPU time this process has used (user and system, every
-// goroutine: the embedded server's too).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkReplay replays a stream of 100,000 entries (embedded R1) into a
 // no-op Handler: delivery, verification and the per-batch position commit,
@@ -60,13 +52,13 @@ func BenchmarkReplay(b *testing.B) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		t0, c0 := time.Now(), cpuTime()
+		t0, c0 := time.Now(), benchutil.CPUTime()
 		go func() { done <- c.Run(ctx) }()
 		if err := c.Caught(context.Background(), n); err != nil {
 			b.Fatal(err)
 		}
 		elapsed += time.Since(t0)
-		cpu += cpuTime() - c0
+		cpu += benchutil.CPUTime() - c0
 		cancel()
 		if err := <-done; err != nil {
 			b.Fatal(err)
