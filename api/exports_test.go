@@ -19,26 +19,39 @@ func exportReq(who, body string) req {
 	return req{method: "POST", path: "/v1/exports", who: who, body: []byte(body), header: map[string]string{"Content-Type": "application/json"}}
 }
 
-// TestExportWritesCustody: POST /v1/exports appends a custody.accessed
-// entry naming who, why, what (the SHA-256 of the exported entries and of
-// each media file), and answers with the case's entries and the recordings
-// linked to it.
-func TestExportWritesCustody(t *testing.T) {
-	f := newFixture(t)
-	const caseID = "0193f09e-1111-7000-8000-000000000042"
+// exportCase is the case postExportCase builds.
+const exportCase = "0193f09e-1111-7000-8000-000000000042"
+
+// postExportCase uploads a recording's media file and posts, in order: the
+// recording (seq 0, no case), an inspection of exportCase (1), an
+// inspection of another case (2), and the recording's link to exportCase
+// (3). It returns the media file's SHA-256.
+func postExportCase(t *testing.T, f *fixture) string {
+	t.Helper()
 	media := []byte("body camera footage")
 	sha := sha256hex(media)
 	f.do(req{method: "PUT", path: "/v1/media/" + sha, who: "device", body: media})
 	recording := rec("recording.made", "ZFY-1", map[string]any{"case_id": nil,
 		"data":  map[string]any{"started_at": "2020-05-12T09:00:00+08:00", "ended_at": "2020-05-12T09:10:00+08:00", "interruptions": []any{}},
 		"media": []any{map[string]any{"sha256": sha, "size": len(media), "content_type": "video/mp4"}}})
-	other := rec("inspection.recorded", "ZFY-1", map[string]any{"case_id": "0193f09e-1111-7000-8000-000000000099"})
-	for _, r := range []string{recording, rec("inspection.recorded", "ZFY-1", nil), other,
-		rec("recording.linked", "ZFY-1", map[string]any{"data": map[string]any{"case_id": caseID, "events": []any{idOf(t, recording)}}})} {
+	for _, r := range []string{recording, rec("inspection.recorded", "ZFY-1", nil),
+		rec("inspection.recorded", "ZFY-1", map[string]any{"case_id": "0193f09e-1111-7000-8000-000000000099"}),
+		rec("recording.linked", "ZFY-1", map[string]any{"data": map[string]any{"case_id": exportCase, "events": []any{idOf(t, recording)}}})} {
 		if w := f.post("device", r); w.Code != 200 {
 			t.Fatalf("POST = %d %s", w.Code, w.Body)
 		}
 	}
+	return sha
+}
+
+// TestExportWritesCustody: POST /v1/exports appends a custody.accessed
+// entry naming who, why, what (the SHA-256 of the exported entries and of
+// each media file), and answers with the case's entries and the recordings
+// linked to it.
+func TestExportWritesCustody(t *testing.T) {
+	f := newFixture(t)
+	const caseID = exportCase
+	sha := postExportCase(t, f)
 	w := f.do(exportReq("auditor", `{"purpose":"行政诉讼举证","case_id":"`+caseID+`","media":true}`))
 	if w.Code != 201 {
 		t.Fatalf("POST /v1/exports = %d %s", w.Code, w.Body)
@@ -131,20 +144,8 @@ func TestExportRefused(t *testing.T) {
 // media read it made are recorded as custody.
 func TestExportBundle(t *testing.T) {
 	f := newFixture(t)
-	const caseID = "0193f09e-1111-7000-8000-000000000042"
-	media := []byte("body camera footage")
-	sha := sha256hex(media)
-	f.do(req{method: "PUT", path: "/v1/media/" + sha, who: "device", body: media})
-	recording := rec("recording.made", "ZFY-1", map[string]any{"case_id": nil,
-		"data":  map[string]any{"started_at": "2020-05-12T09:00:00+08:00", "ended_at": "2020-05-12T09:10:00+08:00", "interruptions": []any{}},
-		"media": []any{map[string]any{"sha256": sha, "size": len(media), "content_type": "video/mp4"}}})
-	for _, r := range []string{recording, rec("inspection.recorded", "ZFY-1", nil),
-		rec("inspection.recorded", "ZFY-1", map[string]any{"case_id": "0193f09e-1111-7000-8000-000000000099"}),
-		rec("recording.linked", "ZFY-1", map[string]any{"data": map[string]any{"case_id": caseID, "events": []any{idOf(t, recording)}}})} {
-		if w := f.post("device", r); w.Code != 200 {
-			t.Fatalf("POST = %d %s", w.Code, w.Body)
-		}
-	}
+	const caseID = exportCase
+	sha := postExportCase(t, f)
 	for _, tc := range []struct {
 		format, ct string
 		media      bool
