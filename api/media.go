@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -12,9 +11,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
-	"github.com/liuhen/liuhen/internal/catalog"
 	"github.com/liuhen/liuhen/ledger"
 )
 
@@ -269,7 +265,6 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request, tok *Token) er
 
 // appendCustody writes the custody.accessed entry of a media read.
 func (s *Server) appendCustody(r *http.Request, tok *Token, sha, purpose string) (ledger.Result, string, error) {
-	id := uuid.Must(uuid.NewV7()).String()
 	data := map[string]any{
 		"actor":    tok.Name,
 		"purpose":  purpose,
@@ -281,32 +276,7 @@ func (s *Server) appendCustody(r *http.Request, tok *Token, sha, purpose string)
 	if rg := r.Header.Get("Range"); rg != "" && len(rg) < 200 {
 		data["range"] = rg
 	}
-	raw, err := json.Marshal(map[string]any{
-		"id":          id,
-		"type":        custodyType,
-		"occurred_at": s.cfg.Now().UTC().Format(time.RFC3339Nano),
-		"device":      map[string]any{"id": s.cfg.ServerDeviceID},
-		"data":        data,
-	})
-	if err != nil {
-		return ledger.Result{}, "", err
-	}
-	rec, err := ledger.ParseRecord(raw)
-	if err != nil {
-		return ledger.Result{}, "", err
-	}
-	if verr := catalog.Validate(rec.Fields(), s.cfg.Now(), catalog.Options{}); verr != nil {
-		return ledger.Result{}, "", verr
-	}
-	res, err := s.l.AppendRecords(r.Context(), []*ledger.Record{rec})
-	if err != nil {
-		return ledger.Result{}, "", err
-	}
-	if res[0].Status != ledger.Accepted {
-		return ledger.Result{}, "", errors.New("custody record not accepted: " + res[0].Status.String())
-	}
-	s.metrics.custody.Inc()
-	return res[0], id, nil
+	return s.appendServerRecord(r, data)
 }
 
 // progressReader extends the read deadline each time bytes arrive, so that
