@@ -34,6 +34,10 @@ type Problem struct {
 	Got  string  `json:"found,omitempty"`
 }
 
+// Error makes a *Problem an error: the CLI returns one for a failed
+// online check, in the same words as a bundle's.
+func (p *Problem) Error() string { return p.String() }
+
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.File != "" {

@@ -115,33 +115,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // A failure is a verification that found something wrong, located as
 // precisely as the check allows.
-type failure struct {
-	Seq  *uint64 `json:"seq,omitempty"`
-	Case string  `json:"case,omitempty"`
-	File string  `json:"file,omitempty"`
-	What string  `json:"what"`
-	Want string  `json:"expected,omitempty"`
-	Got  string  `json:"found,omitempty"`
-}
-
-func (f *failure) Error() string {
-	var b bytes.Buffer
-	if f.File != "" {
-		b.WriteString(f.File + ": ")
-	}
-	if f.Seq != nil {
-		fmt.Fprintf(&b, "entry %d", *f.Seq)
-		if f.Case != "" {
-			fmt.Fprintf(&b, " (case %s)", f.Case)
-		}
-		b.WriteString(": ")
-	}
-	b.WriteString(f.What)
-	if f.Want != "" || f.Got != "" {
-		fmt.Fprintf(&b, ": expected %s, found %s", f.Want, f.Got)
-	}
-	return b.String()
-}
+type failure = bundle.Problem
 
 func seqp(s uint64) *uint64 { return &s }
 
