@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/liuhen/liuhen/internal/jsonscan"
 )
 
 // This file decodes the few members the ledger reads from a record or an
@@ -86,11 +88,11 @@ func scanDevice(v jsontext.Value) (id string, seq int64, err error) {
 // (jsontext has validated them) and on stored entries (whose bytes the hash
 // chain protects). Bad input is an error, never a panic.
 func scanObject(b []byte, f func(k, v []byte) error) error {
-	i := skipSpace(b, 0)
+	i := jsonscan.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return errors.New("not a JSON object")
 	}
-	i = skipSpace(b, i+1)
+	i = jsonscan.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return trailing(b, i+1)
 	}
@@ -104,29 +106,29 @@ func scanMembers(b []byte, i int, f func(k, v []byte) error) error {
 		if i >= len(b) || b[i] != '"' {
 			return errors.New("bad member name")
 		}
-		end, err := skipValue(b, i)
+		end, err := jsonscan.SkipValue(b, i)
 		if err != nil {
 			return err
 		}
 		k := b[i:end]
-		i = skipSpace(b, end)
+		i = jsonscan.SkipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
 			return errors.New("missing ':'")
 		}
-		i = skipSpace(b, i+1)
-		if end, err = skipValue(b, i); err != nil {
+		i = jsonscan.SkipSpace(b, i+1)
+		if end, err = jsonscan.SkipValue(b, i); err != nil {
 			return err
 		}
 		if err := f(k, b[i:end]); err != nil {
 			return err
 		}
-		i = skipSpace(b, end)
+		i = jsonscan.SkipSpace(b, end)
 		if i >= len(b) {
 			return errors.New("unterminated object")
 		}
 		switch b[i] {
 		case ',':
-			i = skipSpace(b, i+1)
+			i = jsonscan.SkipSpace(b, i+1)
 		case '}':
 			return trailing(b, i+1)
 		default:
@@ -136,65 +138,10 @@ func scanMembers(b []byte, i int, f func(k, v []byte) error) error {
 }
 
 func trailing(b []byte, i int) error {
-	if skipSpace(b, i) != len(b) {
+	if jsonscan.SkipSpace(b, i) != len(b) {
 		return errors.New("data after the object")
 	}
 	return nil
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the end of the JSON value starting at b[i].
-func skipValue(b []byte, i int) (int, error) {
-	if i >= len(b) {
-		return 0, errors.New("missing value")
-	}
-	switch b[i] {
-	case '"':
-		for j := i + 1; j < len(b); j++ {
-			switch b[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1, nil
-			}
-		}
-		return 0, errors.New("unterminated string")
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, err := skipValue(b, j)
-				if err != nil {
-					return 0, err
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, nil
-				}
-			}
-		}
-		return 0, errors.New("unterminated object or array")
-	default:
-		j := i
-		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
-			j++
-		}
-		if j == i {
-			return 0, errors.New("missing value")
-		}
-		return j, nil
-	}
 }
 
 // parsePrefix reads the ledger's members, which every entry starts with in

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	jsonv2 "github.com/go-json-experiment/json"
+
+	"github.com/liuhen/liuhen/internal/jsonscan"
 )
 
 // DecodeData's fast path. Most record data the projections read are flat
@@ -86,9 +88,9 @@ func (p *dataPlan) decode(data []byte, v reflect.Value) bool {
 	} else {
 		vals = make([][]byte, len(p.names))
 	}
-	i := skipSpace(data, 0)
+	i := jsonscan.SkipSpace(data, 0)
 	end, ok := scanMembers(data, i, p.names, vals)
-	if !ok || skipSpace(data, end) != len(data) {
+	if !ok || jsonscan.SkipSpace(data, end) != len(data) {
 		return false
 	}
 	for k, raw := range vals {

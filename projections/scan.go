@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/liuhen/liuhen/internal/jsonscan"
 )
 
 // The record members Decode reads are found by scanRecord, a single pass
@@ -28,11 +30,11 @@ var errScan = errors.New("projections: not a plain JSON object")
 // scanRecord finds the members of the JSON object b.
 func scanRecord(b []byte) (members, error) {
 	var m members
-	i := skipSpace(b, 0)
+	i := jsonscan.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return m, errScan
 	}
-	i = skipSpace(b, i+1)
+	i = jsonscan.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return m, trailing(b, i+1)
 	}
@@ -40,7 +42,7 @@ func scanRecord(b []byte) (members, error) {
 		if i >= len(b) || b[i] != '"' {
 			return m, errScan
 		}
-		end, err := skipValue(b, i)
+		end, err := jsonscan.SkipValue(b, i)
 		if err != nil {
 			return m, err
 		}
@@ -48,12 +50,12 @@ func scanRecord(b []byte) (members, error) {
 		if bytes.IndexByte(name, '\\') >= 0 {
 			return m, errScan // an escaped name: leave it to the full decoder
 		}
-		i = skipSpace(b, end)
+		i = jsonscan.SkipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
 			return m, errScan
 		}
-		i = skipSpace(b, i+1)
-		end, err = skipValue(b, i)
+		i = jsonscan.SkipSpace(b, i+1)
+		end, err = jsonscan.SkipValue(b, i)
 		if err != nil {
 			return m, err
 		}
@@ -78,13 +80,13 @@ func scanRecord(b []byte) (members, error) {
 			}
 			*dst = b[i:end]
 		}
-		i = skipSpace(b, end)
+		i = jsonscan.SkipSpace(b, end)
 		if i >= len(b) {
 			return m, errScan
 		}
 		switch b[i] {
 		case ',':
-			i = skipSpace(b, i+1)
+			i = jsonscan.SkipSpace(b, i+1)
 		case '}':
 			return m, trailing(b, i+1)
 		default:
@@ -94,91 +96,10 @@ func scanRecord(b []byte) (members, error) {
 }
 
 func trailing(b []byte, i int) error {
-	if skipSpace(b, i) != len(b) {
+	if jsonscan.SkipSpace(b, i) != len(b) {
 		return errScan
 	}
 	return nil
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the end of the JSON value starting at b[i]. It checks
-// only the structure it needs to find that end; the values Decode uses are
-// then decoded (and so checked) by encoding/json/v2.
-func skipValue(b []byte, i int) (int, error) {
-	if i >= len(b) {
-		return 0, errScan
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, err := skipString(b, j)
-				if err != nil {
-					return 0, err
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, nil
-				}
-			}
-		}
-		return 0, errScan
-	default:
-		j := i
-		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
-			j++
-		}
-		if j == i {
-			return 0, errScan
-		}
-		return j, nil
-	}
-}
-
-// skipString returns the end of the JSON string starting at b[i], jumping
-// from quote to quote (most of an entry's bytes are in strings).
-func skipString(b []byte, i int) (int, error) {
-	j := i + 1
-	for {
-		k := -1
-		for n := j; n < len(b) && n < j+16; n++ { // short strings: no call
-			if b[n] == '"' {
-				k = n - j
-				break
-			}
-		}
-		if k < 0 && len(b) > j+16 {
-			if k = bytes.IndexByte(b[j+16:], '"'); k >= 0 {
-				k += 16
-			}
-		}
-		if k < 0 {
-			return 0, errScan
-		}
-		j += k
-		escapes := 0
-		for p := j - 1; p > i && b[p] == '\\'; p-- {
-			escapes++
-		}
-		if escapes%2 == 0 {
-			return j + 1, nil
-		}
-		j++
-	}
 }
 
 // scanOfficers and scanMedia read arrays of objects whose members are plain
@@ -226,9 +147,9 @@ func scanArray[T any](b []byte, names []string, vals [][]byte, add func([]T) ([]
 		return nil, false
 	}
 	out := make([]T, 0, 2)
-	i := skipSpace(b, 1)
+	i := jsonscan.SkipSpace(b, 1)
 	if i < len(b) && b[i] == ']' {
-		return out, skipSpace(b, i+1) == len(b)
+		return out, jsonscan.SkipSpace(b, i+1) == len(b)
 	}
 	for {
 		clear(vals)
@@ -239,15 +160,15 @@ func scanArray[T any](b []byte, names []string, vals [][]byte, add func([]T) ([]
 		if out, ok = add(out); !ok {
 			return nil, false
 		}
-		i = skipSpace(b, end)
+		i = jsonscan.SkipSpace(b, end)
 		if i >= len(b) {
 			return nil, false
 		}
 		switch b[i] {
 		case ',':
-			i = skipSpace(b, i+1)
+			i = jsonscan.SkipSpace(b, i+1)
 		case ']':
-			return out, skipSpace(b, i+1) == len(b)
+			return out, jsonscan.SkipSpace(b, i+1) == len(b)
 		default:
 			return nil, false
 		}
@@ -263,7 +184,7 @@ func scanMembers(b []byte, i int, names []string, vals [][]byte) (int, bool) {
 	if i >= len(b) || b[i] != '{' {
 		return 0, false
 	}
-	i = skipSpace(b, i+1)
+	i = jsonscan.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, true
 	}
@@ -271,7 +192,7 @@ func scanMembers(b []byte, i int, names []string, vals [][]byte) (int, bool) {
 		if i >= len(b) || b[i] != '"' {
 			return 0, false
 		}
-		end, err := skipString(b, i)
+		end, err := jsonscan.SkipString(b, i)
 		if err != nil {
 			return 0, false
 		}
@@ -279,12 +200,12 @@ func scanMembers(b []byte, i int, names []string, vals [][]byte) (int, bool) {
 		if bytes.IndexByte(k, '\\') >= 0 {
 			return 0, false
 		}
-		i = skipSpace(b, end)
+		i = jsonscan.SkipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
 			return 0, false
 		}
-		i = skipSpace(b, i+1)
-		if end, err = skipValue(b, i); err != nil {
+		i = jsonscan.SkipSpace(b, i+1)
+		if end, err = jsonscan.SkipValue(b, i); err != nil {
 			return 0, false
 		}
 		known := false
@@ -300,13 +221,13 @@ func scanMembers(b []byte, i int, names []string, vals [][]byte) (int, bool) {
 		if !known && foldsTo(k, names...) {
 			return 0, false
 		}
-		i = skipSpace(b, end)
+		i = jsonscan.SkipSpace(b, end)
 		if i >= len(b) {
 			return 0, false
 		}
 		switch b[i] {
 		case ',':
-			i = skipSpace(b, i+1)
+			i = jsonscan.SkipSpace(b, i+1)
 		case '}':
 			return i + 1, true
 		default:
