@@ -1,5 +1,7 @@
 package catalog
 
+import "time"
+
 // Value is one allowed value of an enumerated field: the code on the wire and
 // its Chinese name.
 type Value struct {
@@ -222,4 +224,32 @@ var reconsiderationResults = []Value{
 	{ReconsiderationChanged, "变更"},
 	{ReconsiderationRevoked, "撤销"},
 	{ReconsiderationConfirmedIllegal, "确认违法"},
+}
+
+// MinorAt reports whether a party of kind (PartyOrg or a natural person)
+// was under 18 at t, from what its record says, in this order: the minor
+// flag, the age, the birth date, or the birth date inside an 18-digit
+// resident ID number (居民身份证号码, digits 7 to 14). With none of them it
+// answers false. Compliance (the minors rule) and the public feed (which
+// withholds minors' decisions) decide the same way through it.
+func MinorAt(kind string, minor *bool, age *int, birthDate, idNumber string, t time.Time) bool {
+	if kind == PartyOrg {
+		return false
+	}
+	if minor != nil {
+		return *minor
+	}
+	if age != nil {
+		return *age < 18
+	}
+	birth := birthDate
+	if birth == "" && len(idNumber) == 18 {
+		birth = idNumber[6:10] + "-" + idNumber[10:12] + "-" + idNumber[12:14]
+	}
+	b, err := time.Parse(time.DateOnly, birth)
+	if err != nil {
+		return false
+	}
+	y, m, d := t.Date()
+	return time.Date(y-18, m, d, 0, 0, 0, 0, time.UTC).Before(b)
 }

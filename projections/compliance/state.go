@@ -139,25 +139,7 @@ type party struct {
 // minor flag, the age, the birth date or the birth date inside an 18-digit
 // resident ID number (as the public feed decides).
 func (p *party) minorAt(t time.Time) bool {
-	if p.Kind == catalog.PartyOrg {
-		return false
-	}
-	if p.Minor != nil {
-		return *p.Minor
-	}
-	if p.Age != nil {
-		return *p.Age < 18
-	}
-	birth := p.BirthDate
-	if birth == "" && len(p.IDNumber) == 18 {
-		birth = p.IDNumber[6:10] + "-" + p.IDNumber[10:12] + "-" + p.IDNumber[12:14]
-	}
-	b, err := time.Parse(time.DateOnly, birth)
-	if err != nil {
-		return false
-	}
-	y, m, d := t.Date()
-	return time.Date(y-18, m, d, 0, 0, 0, 0, time.UTC).Before(b)
+	return catalog.MinorAt(p.Kind, p.Minor, p.Age, p.BirthDate, p.IDNumber, t)
 }
 
 // needsData lists the types whose data the rules read.

@@ -106,25 +106,7 @@ func parseParties(raw []json.RawMessage) []party {
 // minor flag or age, else by birth_date, else by the birth date inside an
 // 18-digit resident ID number.
 func (p *party) isMinor(t time.Time) bool {
-	if p.Kind == catalog.PartyOrg {
-		return false
-	}
-	if p.Minor != nil {
-		return *p.Minor
-	}
-	if p.Age != nil {
-		return *p.Age < 18
-	}
-	birth := p.BirthDate
-	if birth == "" && len(p.IDNumber) == 18 {
-		birth = p.IDNumber[6:10] + "-" + p.IDNumber[10:12] + "-" + p.IDNumber[12:14]
-	}
-	b, err := time.Parse(time.DateOnly, birth)
-	if err != nil {
-		return false
-	}
-	y, m, d := t.Date()
-	return time.Date(y-18, m, d, 0, 0, 0, 0, time.UTC).Before(b)
+	return catalog.MinorAt(p.Kind, p.Minor, p.Age, p.BirthDate, p.IDNumber, t)
 }
 
 func (p *party) published() Party {
