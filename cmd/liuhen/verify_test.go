@@ -58,11 +58,28 @@ func mustServer(t testing.TB, data string, flags ...string) *testServer {
 	return s
 }
 
+// post posts recs with liuhen post and waits until the server has signed a
+// checkpoint covering them: verify checks only what a checkpoint covers, and
+// the server signs it just after the appends are acknowledged.
 func post(t testing.TB, s *testServer, recs [][]byte) {
 	t.Helper()
 	if code, out, errs := cli("post", writeNDJSON(t, recs), "--server", s.url, "--token", s.adminToken()); code != 0 {
 		t.Fatalf("post: %d %s %s", code, out, errs)
 	}
+	req, _ := http.NewRequest("GET", s.url+"/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer "+s.adminToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Size uint64 `json:"size"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	waitCheckpoint(t, s.url, st.Size)
 }
 
 // TestVerifyCatchesRewrittenHistory: two servers with the same key share
@@ -361,7 +378,7 @@ func TestVerifyFollowsShortPages(t *testing.T) {
 // waitCheckpoint polls the server's latest signed checkpoint until it covers
 // at least size entries: verify checks what the checkpoint covers, and the
 // server signs it just after the appends are acknowledged.
-func waitCheckpoint(t *testing.T, server string, size uint64) {
+func waitCheckpoint(t testing.TB, server string, size uint64) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
