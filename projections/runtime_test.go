@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -22,6 +24,43 @@ import (
 
 func all() []projections.Projection {
 	return []projections.Projection{casefile.New(), report.New(report.Config{}), public.New(public.Config{Agency: "晋城市城市管理局"})}
+}
+
+// concurrent makes a projection projections.Concurrent: it is applied on a
+// goroutine of its own.
+type concurrent struct{ projections.Projection }
+
+func (concurrent) Concurrent() bool { return true }
+
+// failOn makes flaky's Apply fail on the entry of this seq (0: never).
+var failOn atomic.Uint64
+
+// flaky is a projection that fails on the entry failOn names.
+type flaky struct{ projections.Projection }
+
+func (p flaky) Apply(ctx context.Context, tx *projections.Tx, e *projections.Entry) error {
+	if s := failOn.Load(); s != 0 && e.Seq == s {
+		return errors.New("injected failure")
+	}
+	return p.Projection.Apply(ctx, tx, e)
+}
+
+// lanes are the ways a store may apply its projections: all on the
+// consumer's goroutine, or some on goroutines of their own.
+var lanes = []struct {
+	name  string
+	projs func() []projections.Projection
+}{
+	{"one-goroutine", func() []projections.Projection {
+		ps := all()
+		ps[2] = flaky{ps[2]}
+		return ps
+	}},
+	{"worker-lanes", func() []projections.Projection {
+		ps := all()
+		ps[0], ps[2] = concurrent{ps[0]}, concurrent{flaky{ps[2]}}
+		return ps
+	}},
 }
 
 // dump returns every read-model key and value of a store (the consumers'
@@ -67,6 +106,12 @@ func sameModel(t *testing.T, what string, a, b map[string]string) {
 // TestRebuildEqualsIncremental: a store fed while the ledger grows, in
 // small and odd-sized batches, equals one built from scratch at the end.
 func TestRebuildEqualsIncremental(t *testing.T) {
+	for _, ln := range lanes {
+		t.Run(ln.name, func(t *testing.T) { testRebuildEqualsIncremental(t, ln.projs) })
+	}
+}
+
+func testRebuildEqualsIncremental(t *testing.T, all func() []projections.Projection) {
 	recs := synth.Year(synth.Options{Seed: 3, Cases: 120, Spill: true})
 	l := projtest.Ledger(t, recs[:1])
 	rt := projtest.Runtime(t, l, t.TempDir(), feed.Options{BatchSize: 7})
@@ -91,6 +136,12 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 // uncommitted mid-way, through the store's handler; the read model equals a
 // clean build.
 func TestRedeliveryAndCrash(t *testing.T) {
+	for _, ln := range lanes {
+		t.Run(ln.name, func(t *testing.T) { testRedeliveryAndCrash(t, ln.projs) })
+	}
+}
+
+func testRedeliveryAndCrash(t *testing.T, all func() []projections.Projection) {
 	recs := synth.Year(synth.Options{Seed: 5, Cases: 80})
 	l := projtest.Ledger(t, recs[:1]) // the runtime applies entry 0; the test drives the rest
 
@@ -140,21 +191,31 @@ func TestRedeliveryAndCrash(t *testing.T) {
 		entries = append(entries, e)
 	}
 	sdb := storeDB(t, st)
-	apply := func(from, to int, commit bool) {
+	// tryApply applies entries[from:to] in one batch, flushes it and
+	// commits it if commit is set, as a consumer does; it returns the
+	// first error, and then drops the batch, as a consumer does.
+	tryApply := func(from, to int, commit bool) error {
 		b := sdb.NewBatch()
 		defer b.Close()
 		for _, e := range entries[from:to] {
 			if err := h.Apply(t.Context(), b, e); err != nil {
-				t.Fatalf("Apply(%d): %v", e.Seq, err)
+				return fmt.Errorf("Apply(%d): %w", e.Seq, err)
 			}
 		}
 		if commit {
 			if err := h.Flush(t.Context(), b); err != nil {
-				t.Fatal(err)
+				return fmt.Errorf("Flush: %w", err)
 			}
 			if err := b.Commit(pebble.Sync); err != nil {
 				t.Fatal(err)
 			}
+		}
+		return nil
+	}
+	apply := func(from, to int, commit bool) {
+		t.Helper()
+		if err := tryApply(from, to, commit); err != nil {
+			t.Fatal(err)
 		}
 	}
 	n := len(entries)
@@ -163,6 +224,17 @@ func TestRedeliveryAndCrash(t *testing.T) {
 	apply(n/3, 2*n/3, false) // and again, further
 	apply(1, n/2, true)      // redelivery of committed entries and the lost ones
 	apply(n/4, n/2, true)    // redelivery only
+	// A projection fails on an entry mid-batch (on its own goroutine, the
+	// failure surfaces at Flush): nothing of the batch is committed, and
+	// the batch applies once the failure is gone.
+	failOn.Store(entries[n/2+7].Seq)
+	if err := tryApply(n/2, 3*n/4, true); err == nil || !strings.Contains(err.Error(), "injected failure") {
+		t.Fatalf("batch with a failing entry: %v, want the injected failure", err)
+	}
+	if sz, err := st.Status(); err != nil || sz.Size != uint64(n/2) {
+		t.Fatalf("after a failed batch: Status() = %+v, %v; want size %d", sz, err, n/2)
+	}
+	failOn.Store(0)
 	apply(n/2, n, true)
 	apply(n-5, n, true) // redelivery at the end
 	if sz, err := st.Status(); err != nil || sz.Size != uint64(n) {

@@ -345,11 +345,16 @@ func (s *Store) start(ctx context.Context, b *build, catchUp bool) (*running, er
 	h := newStoreHandler(b.db, s.projs)
 	c, err := s.rt.cfg.Consume(b.db, s.name+"_"+b.name, h)
 	if err != nil {
+		h.close()
 		return nil, fmt.Errorf("projections: store %s: %w", s.name, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &running{b: b, c: c, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- c.Run(ctx) }()
+	go func() {
+		err := c.Run(ctx)
+		h.close()
+		r.done <- err
+	}()
 	if catchUp {
 		r.caught = make(chan error, 1)
 		go func() {

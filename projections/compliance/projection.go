@@ -125,6 +125,11 @@ func (*Projection) Name() string { return Name }
 // rebuilds the store (the old build serves meanwhile).
 func (p *Projection) Version() int { return p.version }
 
+// Concurrent implements projections.Concurrent: evaluating the rules costs
+// about as much as the store's other projections together, so they are
+// applied on a goroutine of their own.
+func (*Projection) Concurrent() bool { return true }
+
 // Params returns the parameters in effect, defaults filled in.
 func (p *Projection) Params() Params { return p.params }
 
@@ -422,4 +427,4 @@ func hours(d time.Duration) string {
 	return fmt.Sprintf("%.1f小时", d.Hours())
 }
 
-var _ projections.Projection = (*Projection)(nil)
+var _ projections.Concurrent = (*Projection)(nil)
