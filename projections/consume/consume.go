@@ -55,6 +55,7 @@ import (
 
 	"github.com/liuhen/liuhen/internal/natsrv"
 	"github.com/liuhen/liuhen/ledger"
+	"github.com/liuhen/liuhen/projections/internal/commitq"
 )
 
 // Handler applies one verified entry to the read model, writing only into b.
@@ -119,8 +120,12 @@ type Consumer struct {
 	opts Options
 	key  []byte
 
-	pos      atomic.Uint64 // entries applied; written by Run
-	last     ledger.Hash   // leaf hash of entry pos-1; owned by Run
+	pos      atomic.Uint64 // entries applied and committed; written by the commits
+	// Owned by Run: the entries applied, committed or queued for commit,
+	// the leaf hash of the last, and the commits.
+	applied uint64
+	last    ledger.Hash
+	q       commitq.Queue
 	batchLen int           // size of the last batch committed, in bytes; owned by Run
 
 	mu    sync.Mutex
@@ -171,6 +176,7 @@ func New(js jetstream.JetStream, db *pebble.DB, name string, h Handler, opts Opt
 		}
 		c.pos.Store(binary.BigEndian.Uint64(v))
 		copy(c.last[:], v[8:])
+		c.applied = c.Position()
 	}
 	return c, nil
 }
@@ -226,6 +232,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 	for {
 		before := c.Position()
 		err := c.session(ctx)
+		// The commit in flight lands before anything else: a restart
+		// begins at the committed position, and the store's caches may
+		// be dropped only once it holds every batch.
+		if werr := c.q.Wait(); werr != nil {
+			return fmt.Errorf("consume %s: commit: %w", c.name, werr)
+		}
+		c.applied = c.Position()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -373,12 +386,18 @@ func (c *Consumer) durable(ctx context.Context) (jetstream.Consumer, error) {
 	return c.js.CreateConsumer(ctx, c.opts.Stream, cfg)
 }
 
-// apply applies ds in one batch. On a broken entry it commits what came
-// before it and returns the *ledger.ChainError.
+// apply applies ds in one batch and queues it for commit; the commit
+// acknowledges the deliveries. On a broken entry it commits what came before
+// it and returns the *ledger.ChainError.
 func (c *Consumer) apply(ctx context.Context, ds []delivery) error {
 	b := c.db.NewBatchWithSize(c.batchLen) // grown once, not doubling its way up
-	defer b.Close()
-	pos, last := c.Position(), c.last
+	queued := false
+	defer func() {
+		if !queued {
+			b.Close()
+		}
+	}()
+	pos, last := c.applied, c.last
 	var stop error
 	for i := range ds {
 		d := &ds[i]
@@ -414,36 +433,51 @@ func (c *Consumer) apply(ctx context.Context, ds []delivery) error {
 		}
 		pos, last = pos+1, d.leaf
 	}
-	if pos != c.Position() {
-		if f, ok := c.h.(Flusher); ok {
-			if err := f.Flush(ctx, b); err != nil {
-				return fatalErr{fmt.Errorf("consume %s: flushing entries up to %d: %w", c.name, pos-1, err)}
-			}
-		}
-		v := binary.BigEndian.AppendUint64(make([]byte, 0, 40), pos)
-		v = append(v, last[:]...)
-		if err := b.Set(c.key, v, nil); err != nil {
-			return fatalErr{err}
-		}
-		opt := pebble.Sync
-		if c.opts.NoSync {
-			opt = pebble.NoSync
-		}
-		c.batchLen = min(b.Len(), 64<<20)
-		if err := b.Commit(opt); err != nil {
+	// AckAll: one ack covers the batch, sent once what it covers is
+	// committed. The position, not the ack, is the truth; a lost ack only
+	// means redeliveries that are skipped.
+	var ack jetstream.Msg
+	if stop == nil && len(ds) > 0 {
+		ack = ds[len(ds)-1].m
+	}
+	if pos == c.applied {
+		// Nothing new: redeliveries only, or a stop at the first entry.
+		if err := c.q.Wait(); err != nil {
 			return fatalErr{fmt.Errorf("consume %s: commit: %w", c.name, err)}
 		}
-		c.last = last
+		if ack != nil {
+			_ = ack.Ack()
+		}
+		return stop
+	}
+	if f, ok := c.h.(Flusher); ok {
+		if err := f.Flush(ctx, b); err != nil {
+			return fatalErr{fmt.Errorf("consume %s: flushing entries up to %d: %w", c.name, pos-1, err)}
+		}
+	}
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 40), pos)
+	v = append(v, last[:]...)
+	if err := b.Set(c.key, v, nil); err != nil {
+		return fatalErr{err}
+	}
+	opt := pebble.Sync
+	if c.opts.NoSync {
+		opt = pebble.NoSync
+	}
+	c.batchLen = min(b.Len(), 64<<20)
+	c.applied, c.last = pos, last
+	queued = true
+	if err := c.q.Commit(b, opt, func() {
 		c.pos.Store(pos)
 		c.mu.Lock()
 		close(c.moved)
 		c.moved = make(chan struct{})
 		c.mu.Unlock()
-	}
-	if stop == nil && len(ds) > 0 {
-		// AckAll: one ack covers the batch. The position, not the ack, is
-		// the truth; a lost ack only means redeliveries that are skipped.
-		_ = ds[len(ds)-1].m.Ack()
+		if ack != nil {
+			_ = ack.Ack()
+		}
+	}); err != nil {
+		return fatalErr{fmt.Errorf("consume %s: commit: %w", c.name, err)}
 	}
 	return stop
 }

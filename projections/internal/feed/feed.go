@@ -16,6 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/liuhen/liuhen/ledger"
 	"github.com/liuhen/liuhen/projections"
+	"github.com/liuhen/liuhen/projections/internal/commitq"
 )
 
 // Options tunes a Consumer.
@@ -36,7 +37,11 @@ type Consumer struct {
 	key  []byte
 	opts Options
 
-	last ledger.Hash // leaf hash of entry pos-1; owned by Run
+	// Owned by Run: the entries applied, committed or queued for commit,
+	// the leaf hash of the last, and the commits.
+	applied uint64
+	last    ledger.Hash
+	q       commitq.Queue
 
 	mu      sync.Mutex
 	pos     uint64        // entries applied and committed; guarded by mu
@@ -56,6 +61,7 @@ func New(l *ledger.Ledger, db *pebble.DB, name string, h projections.Handler, op
 		return nil, err
 	default:
 		c.pos = binary.BigEndian.Uint64(v)
+		c.applied = c.pos
 		closer.Close()
 	}
 	return c, nil
@@ -107,12 +113,23 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 }
 
-// CatchUp applies every entry up to the ledger's current head and returns.
-func (c *Consumer) CatchUp(ctx context.Context) error {
+// CatchUp applies every entry up to the ledger's current head and returns
+// once they are committed. Batches are committed by a commitq.Queue, the
+// next one applied meanwhile, as projections/consume does.
+func (c *Consumer) CatchUp(ctx context.Context) (err error) {
+	defer func() {
+		if werr := c.q.Wait(); err == nil {
+			err = werr
+		}
+	}()
 	b := c.db.NewBatch()
-	defer func() { b.Close() }()
+	defer func() {
+		if b != nil {
+			b.Close()
+		}
+	}()
 	n := 0
-	pos := c.Position()
+	pos := c.applied
 	if pos > 0 && c.last == (ledger.Hash{}) {
 		h, err := c.l.LeafHashAt(pos - 1)
 		if err != nil {
@@ -141,41 +158,46 @@ func (c *Consumer) CatchUp(ctx context.Context) error {
 		pos, last = seq+1, leaf
 		n++
 		if n == c.opts.BatchSize {
-			if err := c.commit(ctx, b, pos, last); err != nil {
+			err := c.commit(ctx, b, pos, last)
+			b = nil
+			if err != nil {
 				return err
 			}
-			b.Close()
 			b = c.db.NewBatch()
 			n = 0
 		}
 	}
 	if n > 0 {
-		return c.commit(ctx, b, pos, last)
+		err := c.commit(ctx, b, pos, last)
+		b = nil
+		return err
 	}
 	return nil
 }
 
+// commit flushes the handler into b and queues b for commit with the
+// position; b is the queue's from then on.
 func (c *Consumer) commit(ctx context.Context, b *pebble.Batch, pos uint64, last ledger.Hash) error {
 	if err := c.h.Flush(ctx, b); err != nil {
+		b.Close()
 		return err
 	}
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], pos)
 	if err := b.Set(c.key, v[:], nil); err != nil {
+		b.Close()
 		return err
 	}
 	wo := pebble.Sync
 	if c.opts.NoSync {
 		wo = pebble.NoSync
 	}
-	if err := b.Commit(wo); err != nil {
-		return err
-	}
-	c.last = last
-	c.mu.Lock()
-	c.pos = pos
-	close(c.changed)
-	c.changed = make(chan struct{})
-	c.mu.Unlock()
-	return nil
+	c.applied, c.last = pos, last
+	return c.q.Commit(b, wo, func() {
+		c.mu.Lock()
+		c.pos = pos
+		close(c.changed)
+		c.changed = make(chan struct{})
+		c.mu.Unlock()
+	})
 }
