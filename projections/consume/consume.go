@@ -120,13 +120,13 @@ type Consumer struct {
 	opts Options
 	key  []byte
 
-	pos      atomic.Uint64 // entries applied and committed; written by the commits
+	pos atomic.Uint64 // entries applied and committed; written by the commits
 	// Owned by Run: the entries applied, committed or queued for commit,
 	// the leaf hash of the last, and the commits.
-	applied uint64
-	last    ledger.Hash
-	q       commitq.Queue
-	batchLen int           // size of the last batch committed, in bytes; owned by Run
+	applied  uint64
+	last     ledger.Hash
+	q        commitq.Queue
+	batchLen int // size of the last batch committed, in bytes; owned by Run
 
 	mu    sync.Mutex
 	moved chan struct{} // closed and replaced when pos moves; guarded by mu
