@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/google/uuid"
 	"github.com/liuhen/liuhen/internal/catalog"
 )
@@ -425,9 +426,13 @@ func (p *Projection) decodeState(id uuid.UUID, b []byte) (*caseState, error) {
 
 // hash is a fingerprint of everything a pot's stored value holds, computed
 // without encoding it: most findings of a case are unchanged by an entry,
-// and only changed ones are encoded and written.
+// and only changed ones are encoded and written. The legal basis is not
+// stored (it is the rule's), so it is not hashed. xxHash (XXH64): the
+// fingerprint is kept in the case state, so it must not change between
+// processes, as hash/maphash's would.
 func (f *pot) hash() uint64 {
-	h := fnv64(fnvOffset)
+	var h potHasher
+	h.d.Reset()
 	tm := func(t *time.Time) {
 		if t == nil {
 			h.num(0)
@@ -446,7 +451,6 @@ func (f *pot) hash() uint64 {
 	} else {
 		h.num(0)
 	}
-	h.str(f.Basis)
 	h.str(f.Message)
 	h.str(f.CaseID)
 	h.num(uint64(len(f.Seqs)))
@@ -459,30 +463,24 @@ func (f *pot) hash() uint64 {
 	tm(&f.From)
 	tm(f.Until)
 	h.num(uint64(f.FineFen))
-	return uint64(h)
+	return h.d.Sum64()
 }
 
-// fnv64 is FNV-1a (64 bits) as hash/fnv computes it, without allocating:
-// a string is hashed as its length (8 bytes, big-endian) then its bytes, a
-// number as 8 bytes big-endian.
-type fnv64 uint64
-
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-func (h *fnv64) num(v uint64) {
-	for i := 56; i >= 0; i -= 8 {
-		*h = (*h ^ fnv64(byte(v>>i))) * fnvPrime
-	}
+// potHasher feeds a string as its length (8 bytes, big-endian) then its
+// bytes, a number as 8 bytes big-endian.
+type potHasher struct {
+	d xxhash.Digest
+	b [8]byte
 }
 
-func (h *fnv64) str(s string) {
+func (h *potHasher) num(v uint64) {
+	binary.BigEndian.PutUint64(h.b[:], v)
+	h.d.Write(h.b[:])
+}
+
+func (h *potHasher) str(s string) {
 	h.num(uint64(len(s)))
-	for i := 0; i < len(s); i++ {
-		*h = (*h ^ fnv64(s[i])) * fnvPrime
-	}
+	h.d.WriteString(s)
 }
 
 // A live index value is a finding in binary: version:1 rule:str check:str

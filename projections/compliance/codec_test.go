@@ -2,8 +2,6 @@ package compliance
 
 import (
 	"bytes"
-	"encoding/binary"
-	"hash/fnv"
 	"testing"
 	"time"
 
@@ -104,18 +102,48 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 }
 
-// TestFNV: the allocation-free FNV-1a of pot.hash is hash/fnv's.
-func TestFNV(t *testing.T) {
-	want := fnv.New64a()
-	var got fnv64 = fnvOffset
-	for _, s := range []string{"", "decision-90d", "立案于2020-05-12，办案期限至2020-08-10"} {
-		want.Write(binary.BigEndian.AppendUint64(nil, uint64(len(s))))
-		want.Write([]byte(s))
-		got.str(s)
-		want.Write(binary.BigEndian.AppendUint64(nil, 1<<63|12345))
-		got.num(1<<63 | 12345)
+// TestPotHash: the fingerprint changes with every field a live index
+// value holds, and with nothing else.
+func TestPotHash(t *testing.T) {
+	cst := time.FixedZone("CST", 8*3600)
+	due, actual, until := time.Date(2020, 8, 10, 23, 59, 59, 0, cst), time.Date(2020, 8, 12, 9, 0, 0, 0, cst), time.Date(2020, 9, 1, 0, 0, 0, 0, cst)
+	base := func() pot {
+		return pot{Finding: projections.Finding{Rule: RuleDecision90d, Check: "missing", Severity: projections.Violation, Open: true,
+			Basis: ruleByID[RuleDecision90d].Basis, Message: "立案于2020-05-12，办案期限至2020-08-10", CaseID: "c1", Seqs: []uint64{3, 9},
+			Due: &due, Actual: &actual, SurchargeFen: 120}, From: due, Until: &until, FineFen: 5000}
 	}
-	if uint64(got) != want.Sum64() {
-		t.Errorf("fnv64 = %x, hash/fnv %x", uint64(got), want.Sum64())
+	ref := base()
+	h0 := ref.hash()
+	if again := base(); again.hash() != h0 {
+		t.Fatal("hash of an equal pot differs")
+	}
+	if b := base(); func() bool { b.Basis = "other"; return b.hash() != h0 }() {
+		t.Error("the basis, which is not stored, changes the hash")
+	}
+	for name, change := range map[string]func(*pot){
+		"rule":      func(p *pot) { p.Rule = RuleService7d },
+		"check":     func(p *pot) { p.Check = "warn" },
+		"severity":  func(p *pot) { p.Severity = projections.Warning },
+		"open":      func(p *pot) { p.Open = false },
+		"message":   func(p *pot) { p.Message += "。" },
+		"case":      func(p *pot) { p.CaseID = "c2" },
+		"seqs":      func(p *pot) { p.Seqs = []uint64{3} },
+		"seq":       func(p *pot) { p.Seqs = []uint64{3, 10} },
+		"due":       func(p *pot) { p.Due = nil },
+		"due time":  func(p *pot) { d := due.Add(time.Second); p.Due = &d },
+		"due zone":  func(p *pot) { d := due.UTC(); p.Due = &d },
+		"actual":    func(p *pot) { p.Actual = nil },
+		"surcharge": func(p *pot) { p.SurchargeFen++ },
+		"from":      func(p *pot) { p.From = p.From.Add(time.Nanosecond) },
+		"until":     func(p *pot) { p.Until = nil },
+		"fine":      func(p *pot) { p.FineFen = 0 },
+		// Length-prefixed strings: moving bytes between fields is a change.
+		"split": func(p *pot) { p.Rule, p.Check = RuleDecision90d+"m", "issing" },
+	} {
+		p := base()
+		change(&p)
+		if p.hash() == h0 {
+			t.Errorf("changing the %s leaves the hash", name)
+		}
 	}
 }

@@ -19,7 +19,7 @@ const Name = "compliance"
 
 // schema is the version of Apply's writes; Version adds a fingerprint of
 // the parameters and the calendar.
-const schema = 2
+const schema = 3
 
 // Config configures the projection. The zero value of every field means its
 // default.
@@ -307,7 +307,7 @@ func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projectio
 		return nil
 	}
 	if c == nil {
-		c = &caseState{}
+		c = &caseState{Evs: make([]event, 0, 8)}
 	}
 	c.Static = append(c.Static, local...)
 	c.apply(e, d, p.loc)
@@ -333,7 +333,10 @@ func (p *Projection) stateDecoder(id uuid.UUID) func([]byte) (*caseState, error)
 // then saves c. The findings of other rules are kept as they are. seq is
 // the entry being applied.
 func (p *Projection) reindex(tx *projections.Tx, c *caseState, id uuid.UUID, seq uint64, only ruleSet) error {
-	pots := p.evaluate(c, id.String(), only)
+	if c.id == "" {
+		c.id = id.String()
+	}
+	pots := p.evaluate(c, c.id, only)
 	// Few findings per case: matched by linear search, no maps.
 	keep := make([]bool, len(c.Pots))
 	refs := make([]potRef, 0, len(c.Pots)+len(pots))

@@ -23,6 +23,8 @@ type caseState struct {
 	Recs   []recording `json:"recs,omitempty"`
 	Static []pot       `json:"static,omitempty"` // entry findings (two-officers, late-upload)
 	Pots   []potRef    `json:"pots,omitempty"`   // the live index entries of the case
+
+	id string // the case id, as findings carry it; set on first use
 }
 
 // event is one entry of a case as the rules see it.
