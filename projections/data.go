@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"encoding"
 	"reflect"
 	"strings"
 	"sync"
@@ -24,8 +25,9 @@ import (
 // answer is the reference (TestDecodeDataFast, FuzzDecodeData).
 
 type dataPlan struct {
-	names  []string // member names, as exactly matched
-	fields [][]int  // field index of each name
+	names  []string       // member names, as exactly matched
+	fields [][]int        // field index of each name
+	index  map[string]int // names' positions, for plans with many names
 }
 
 var dataPlans sync.Map // reflect.Type → *dataPlan, nil if the type is left to encoding/json/v2
@@ -47,6 +49,9 @@ func planFor(t reflect.Type) *dataPlan {
 // decodeOptions matches it (ignoring case), and a member that differs from
 // it only in case makes scanMembers give up.
 func buildPlan(t reflect.Type) *dataPlan {
+	if custom(t) {
+		return nil
+	}
 	p := &dataPlan{}
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -74,7 +79,31 @@ func buildPlan(t reflect.Type) *dataPlan {
 		p.names = append(p.names, name)
 		p.fields = append(p.fields, f.Index)
 	}
+	if len(p.names) > 8 {
+		p.index = make(map[string]int, len(p.names))
+		for i, n := range p.names {
+			p.index[n] = i
+		}
+	}
 	return p
+}
+
+// Types that decode themselves (encoding/json's or encoding/json/v2's
+// methods, or text) are left to encoding/json/v2.
+var (
+	unmarshalerType     = reflect.TypeFor[jsonv2.Unmarshaler]() // encoding/json's too: the same method
+	unmarshalerFromType = reflect.TypeFor[jsonv2.UnmarshalerFrom]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+func custom(t reflect.Type) bool {
+	pt := reflect.PointerTo(t)
+	for _, i := range []reflect.Type{unmarshalerType, unmarshalerFromType, textUnmarshalerType} {
+		if t.Implements(i) || pt.Implements(i) {
+			return true
+		}
+	}
+	return false
 }
 
 // decode fills v, a zero struct of the plan's type, from the JSON object
@@ -89,7 +118,7 @@ func (p *dataPlan) decode(data []byte, v reflect.Value) bool {
 		vals = make([][]byte, len(p.names))
 	}
 	i := jsonscan.SkipSpace(data, 0)
-	end, ok := scanMembers(data, i, p.names, vals)
+	end, ok := scanMembers(data, i, p.names, p.index, vals)
 	if !ok || jsonscan.SkipSpace(data, end) != len(data) {
 		return false
 	}
@@ -98,31 +127,116 @@ func (p *dataPlan) decode(data []byte, v reflect.Value) bool {
 			continue
 		}
 		f := v.FieldByIndex(p.fields[k])
-		switch f.Kind() {
-		case reflect.String:
-			if s, ok := plainString(raw); ok {
-				f.SetString(s)
-				continue
-			}
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-			if n, ok := optInt(raw); ok && !f.OverflowInt(n) {
-				f.SetInt(n)
-				continue
-			}
-		case reflect.Bool:
-			switch string(raw) {
-			case "true":
-				f.SetBool(true)
-				continue
-			case "false":
-				continue
-			}
+		if decodeValue(raw, f) {
+			continue
 		}
+		f.SetZero()
 		if jsonv2.Unmarshal(raw, f.Addr().Interface(), decodeOptions) != nil {
 			return false
 		}
 	}
 	return true
+}
+
+// decodeValue stores the JSON value raw in f, which is zero, when it can
+// vouch for the result being encoding/json/v2's: plain strings, canonical
+// integers, booleans, and pointers to, slices of and structs of those. It
+// reports false, leaving f partly filled, otherwise.
+func decodeValue(raw []byte, f reflect.Value) bool {
+	t := f.Type()
+	switch f.Kind() {
+	case reflect.String:
+		if s, ok := plainString(raw); ok && !custom(t) {
+			f.SetString(s)
+			return true
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if n, ok := optInt(raw); ok && !f.OverflowInt(n) && !custom(t) {
+			f.SetInt(n)
+			return true
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n, ok := optInt(raw); ok && n >= 0 && !f.OverflowUint(uint64(n)) && !custom(t) {
+			f.SetUint(uint64(n))
+			return true
+		}
+	case reflect.Bool:
+		if custom(t) {
+			return false
+		}
+		switch string(raw) {
+		case "true":
+			f.SetBool(true)
+			return true
+		case "false":
+			return true
+		}
+	case reflect.Pointer:
+		if custom(t) {
+			return false
+		}
+		if string(raw) == "null" {
+			return true // stays nil
+		}
+		e := reflect.New(t.Elem())
+		if !decodeValue(raw, e.Elem()) {
+			return false
+		}
+		f.Set(e)
+		return true
+	case reflect.Struct:
+		if p := planFor(t); p != nil {
+			return p.decode(raw, f)
+		}
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 || custom(t) {
+			return false // base64, or its own decoding
+		}
+		return decodeSlice(raw, f)
+	}
+	return false
+}
+
+// decodeSlice is decodeValue for a slice: null leaves it nil, [] makes it
+// empty (not nil), as encoding/json/v2 does.
+func decodeSlice(raw []byte, f reflect.Value) bool {
+	if string(raw) == "null" {
+		return true
+	}
+	if len(raw) < 2 || raw[0] != '[' {
+		return false
+	}
+	s := reflect.MakeSlice(f.Type(), 0, 2)
+	i := jsonscan.SkipSpace(raw, 1)
+	if i < len(raw) && raw[i] == ']' {
+		f.Set(s)
+		return jsonscan.SkipSpace(raw, i+1) == len(raw)
+	}
+	elem := reflect.New(f.Type().Elem()).Elem()
+	for {
+		end, err := jsonscan.SkipValue(raw, i)
+		if err != nil {
+			return false
+		}
+		elem.SetZero()
+		if !decodeValue(raw[i:end], elem) {
+			return false
+		}
+		s = reflect.Append(s, elem)
+		i = jsonscan.SkipSpace(raw, end)
+		if i >= len(raw) {
+			return false
+		}
+		switch raw[i] {
+		case ',':
+			i = jsonscan.SkipSpace(raw, i+1)
+		case ']':
+			f.Set(s)
+			return jsonscan.SkipSpace(raw, i+1) == len(raw)
+		default:
+			return false
+		}
+	}
 }
 
 // decodeDataFast decodes e.Data into v by its plan; false means it did not,

@@ -40,7 +40,35 @@ type dataUnplanned struct { // the plan leaves these to encoding/json/v2
 	Skip string `json:"-"`
 }
 
-func newData() []any { return []any{&dataFlat{}, &dataMixed{}, &dataUnplanned{}} }
+// dataNested has what the compliance rules read: a nested object, arrays
+// of objects and of strings, pointers, unsigned integers, a type with its
+// own text decoding.
+type dataNested struct {
+	Intended struct {
+		Penalties []string `json:"penalties"`
+		FineFen   int64    `json:"fine_fen"`
+	} `json:"intended"`
+	Parties []struct {
+		Kind  string `json:"kind"`
+		Minor *bool  `json:"minor"`
+		Age   *int   `json:"age"`
+	} `json:"parties"`
+	Events  []string `json:"events"`
+	Seq     uint32   `json:"seq"`
+	Ref     *uint64  `json:"ref"`
+	Refs    []*int8  `json:"refs"`
+	Matrix  [][]int  `json:"matrix"`
+	Code    textCode `json:"code"`
+	Codes   []textCode
+	Outcome string `json:"outcome"`
+}
+
+// textCode decodes itself from text: the plan leaves it to encoding/json/v2.
+type textCode string
+
+func (c *textCode) UnmarshalText(b []byte) error { *c = textCode("code:" + string(b)); return nil }
+
+func newData() []any { return []any{&dataFlat{}, &dataMixed{}, &dataUnplanned{}, &dataNested{}} }
 
 // checkData decodes e's data into each kind of struct with DecodeData and
 // with encoding/json/v2 alone, and wants the same value and, if strict, the
@@ -81,7 +109,7 @@ func TestDecodeDataFast(t *testing.T) {
 			t.Fatal(err)
 		}
 		fast += checkData(t, e, true)
-		all += 2 // dataUnplanned never has a plan
+		all += 3 // dataUnplanned never has a plan
 	}
 	if fast < all*9/10 {
 		t.Errorf("the plan decoded %d of %d plannable data objects", fast, all)
@@ -103,6 +131,11 @@ func FuzzDecodeData(f *testing.F) {
 		`{"decision_seq":null,"penalties":null,"parties":[{"name":"王某","kind":"person"}]}`,
 		`{"decision_seq":-1}`, `{"penalties":"fine"}`, `{"summary":"a\"b","Summary":"c"}`,
 		`{"n":"12","skip":"x"}`, `{"case_number":"a","case_number":"b"}`, `{"case\u005fnumber":"a"}`,
+		`{"intended":{"penalties":["fine"],"fine_fen":5000},"parties":[{"kind":"person","minor":true,"age":16},{"kind":"org"}],"events":["a","b"]}`,
+		`{"intended":null,"parties":[],"events":[],"seq":4294967296,"ref":18446744073709551615,"refs":[1,null,-128,128]}`,
+		`{"intended":{"fine_fen":1,"FINE_FEN":2},"parties":[null,{"minor":null,"age":"1"}],"matrix":[[1,2],[],null]}`,
+		`{"code":"x","codes":["a","b"],"events":[1],"parties":{"kind":"x"},"seq":-1}`,
+		`{"intended":{"penalties":["a"]},"intended":{"fine_fen":3}}`, `{"parties":[{"kind":"a","kind":"b"}]}`,
 		` { "result" : "granted" } `, `{"result":"granted"} x`, `{}`, `null`, `[]`, `"x"`, `{"a":`,
 	} {
 		f.Add([]byte(s))

@@ -3,6 +3,7 @@ package projections
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -153,7 +154,7 @@ func scanArray[T any](b []byte, names []string, vals [][]byte, add func([]T) ([]
 	}
 	for {
 		clear(vals)
-		end, ok := scanMembers(b, i, names, vals)
+		end, ok := scanMembers(b, i, names, nil, vals)
 		if !ok {
 			return nil, false
 		}
@@ -176,11 +177,11 @@ func scanArray[T any](b []byte, names []string, vals [][]byte, add func([]T) ([]
 }
 
 // scanMembers reads the object at b[i] and returns its end. vals[k] gets
-// the raw value of the member named names[k]. It returns false if b[i] is
-// not an object, a name is escaped, one of names appears twice, or a member
-// would match one of names case-insensitively (as encoding/json does)
-// without being it.
-func scanMembers(b []byte, i int, names []string, vals [][]byte) (int, bool) {
+// the raw value of the member named names[k]; index, if not nil, maps each
+// name to its k. It returns false if b[i] is not an object, a name is
+// escaped, one of names appears twice, or a member would match one of
+// names case-insensitively (as encoding/json does) without being it.
+func scanMembers(b []byte, i int, names []string, index map[string]int, vals [][]byte) (int, bool) {
 	if i >= len(b) || b[i] != '{' {
 		return 0, false
 	}
@@ -208,15 +209,19 @@ func scanMembers(b []byte, i int, names []string, vals [][]byte) (int, bool) {
 		if end, err = jsonscan.SkipValue(b, i); err != nil {
 			return 0, false
 		}
-		known := false
-		for n, name := range names {
-			if string(k) == name {
-				if vals[n] != nil {
-					return 0, false
-				}
-				vals[n], known = b[i:end], true
-				break
+		n, known := -1, false
+		if index != nil {
+			if j, ok := index[string(k)]; ok {
+				n = j
 			}
+		} else {
+			n = slices.Index(names, string(k))
+		}
+		if n >= 0 {
+			if vals[n] != nil {
+				return 0, false
+			}
+			vals[n], known = b[i:end], true
 		}
 		if !known && foldsTo(k, names...) {
 			return 0, false
