@@ -35,8 +35,20 @@ func benchCases() int {
 
 var benchLedger = struct {
 	sync.Mutex
-	l *ledger.Ledger
+	l   *ledger.Ledger
+	dir string
 }{}
+
+// TestMain removes the benchmark ledger, which the benchmarks of a run
+// share, once they are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchLedger.l != nil {
+		benchLedger.l.Close()
+		os.RemoveAll(benchLedger.dir)
+	}
+	os.Exit(code)
+}
 
 func ledgerForBench(b *testing.B) *ledger.Ledger {
 	benchLedger.Lock()
@@ -55,7 +67,7 @@ func ledgerForBench(b *testing.B) *ledger.Ledger {
 			b.Fatal(err)
 		}
 		projtest.Append(b, l, recs)
-		benchLedger.l = l
+		benchLedger.l, benchLedger.dir = l, dir
 	}
 	return benchLedger.l
 }

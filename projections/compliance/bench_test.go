@@ -35,14 +35,26 @@ func benchCases() int {
 
 var bench = struct {
 	sync.Mutex
-	l *clockLedger
+	l   *clockLedger
+	dir string
 }{}
+
+// TestMain removes the benchmark ledger, which the benchmarks of a run
+// share, once they are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bench.l != nil {
+		bench.l.Close()
+		os.RemoveAll(bench.dir)
+	}
+	os.Exit(code)
+}
 
 // benchLedger is a synthetic year whose devices sync within minutes
 // (recorded_at follows occurred_at) and number their records in order, so
 // that the rules see realistic data rather than one late upload per entry.
-// Like the projections' benchmark ledger it is on disk, in a directory
-// left in the system's temporary directory.
+// Like the projections' benchmark ledger it is on disk, in the system's
+// temporary directory, removed by TestMain.
 func benchLedger(b *testing.B) *clockLedger {
 	bench.Lock()
 	defer bench.Unlock()
@@ -83,7 +95,7 @@ func benchLedger(b *testing.B) *clockLedger {
 		batch = append(batch, out)
 	}
 	flush()
-	bench.l = l
+	bench.l, bench.dir = l, dir
 	return l
 }
 
