@@ -16,6 +16,7 @@ import (
 	"github.com/liuhen/liuhen/projections"
 	"github.com/liuhen/liuhen/projections/casefile"
 	"github.com/liuhen/liuhen/projections/compliance"
+	"github.com/liuhen/liuhen/projections/consume"
 	"github.com/liuhen/liuhen/projections/internal/feed"
 	"github.com/liuhen/liuhen/projections/internal/projtest"
 	"github.com/liuhen/liuhen/projections/internal/synth"
@@ -108,8 +109,12 @@ func baseProjections() []projections.Projection {
 // projections' BenchmarkCatchUp does (verify, decode, apply, batches of
 // 1000, NoSync), and returns its wall and process CPU time.
 func catchUp(b *testing.B, l *clockLedger, projs []projections.Projection) (wall, cpu time.Duration) {
+	return catchUpWith(b, l, projs, projtest.Runtime(b, l.Ledger, b.TempDir(), feed.Options{BatchSize: 1000, NoSync: true}))
+}
+
+// catchUpWith is catchUp with the runtime rt.
+func catchUpWith(b *testing.B, l *clockLedger, projs []projections.Projection, rt *projections.Runtime) (wall, cpu time.Duration) {
 	size := l.Head().Size
-	rt := projtest.Runtime(b, l.Ledger, b.TempDir(), feed.Options{BatchSize: 1000, NoSync: true})
 	st, err := rt.Register("read", projs...)
 	if err != nil {
 		b.Fatal(err)
@@ -122,9 +127,9 @@ func catchUp(b *testing.B, l *clockLedger, projs []projections.Projection) (wall
 	if err := st.Wait(ctx, size); err != nil {
 		b.Fatal(err)
 	}
+	wall, cpu = time.Since(t0), benchutil.CPUTime()-c0
 	cancel()
 	<-done
-	wall, cpu = time.Since(t0), benchutil.CPUTime()-c0
 	rt.Close()
 	return wall, cpu
 }
@@ -138,6 +143,25 @@ func catchUp(b *testing.B, l *clockLedger, projs []projections.Projection) (wall
 // time (all goroutines, GC included), and the overheads.
 func BenchmarkCatchUp(b *testing.B) {
 	l := benchLedger(b)
+	pairedCatchUp(b, l, func() *projections.Runtime {
+		return projtest.Runtime(b, l.Ledger, b.TempDir(), feed.Options{BatchSize: 1000, NoSync: true})
+	})
+}
+
+// BenchmarkCatchUpJetStream is BenchmarkCatchUp through the real path of
+// liuhen serve: the ledger published to an embedded nats-server before the
+// timer, each store fed by projections/consume (default options: synced
+// commits) from the start of the stream.
+func BenchmarkCatchUpJetStream(b *testing.B) {
+	l := benchLedger(b)
+	n := projtest.JetStream(b, l.Ledger)
+	n.Published(b, l.Head().Size)
+	pairedCatchUp(b, l, func() *projections.Runtime {
+		return projtest.RuntimeJS(b, l.Ledger, n, b.TempDir(), consume.Options{})
+	})
+}
+
+func pairedCatchUp(b *testing.B, l *clockLedger, newRuntime func() *projections.Runtime) {
 	size := float64(l.Head().Size)
 	best := func(d *time.Duration, v time.Duration) {
 		if *d == 0 || v < *d {
@@ -153,11 +177,11 @@ func BenchmarkCatchUp(b *testing.B) {
 		}
 		for _, with := range []bool{i%2 == 1, i%2 == 0} {
 			if with {
-				w, c := catchUp(b, l, append(baseProjections(), p))
+				w, c := catchUpWith(b, l, append(baseProjections(), p), newRuntime())
 				best(&ww, w)
 				best(&wc, c)
 			} else {
-				w, c := catchUp(b, l, baseProjections())
+				w, c := catchUpWith(b, l, baseProjections(), newRuntime())
 				best(&bw, w)
 				best(&bc, c)
 			}
