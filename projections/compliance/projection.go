@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -167,7 +168,11 @@ func liveKey(f *pot, c uuid.UUID) []byte {
 // buildLiveKey builds a live key from its parts; from is timeKey's
 // encoding. check may carry the duplicate suffix.
 func buildLiveKey(open bool, rule string, from uint64, c uuid.UUID, seq uint64, check string) []byte {
-	k := make([]byte, 0, len(prefixLive)+len(rule)+len(check)+34)
+	return appendLiveKey(make([]byte, 0, len(prefixLive)+len(rule)+len(check)+34), open, rule, from, c, seq, check)
+}
+
+// appendLiveKey appends the live key of the parts to k.
+func appendLiveKey(k []byte, open bool, rule string, from uint64, c uuid.UUID, seq uint64, check string) []byte {
 	k = append(k, prefixLive...)
 	if open {
 		k = append(k, statusOpen)
@@ -262,7 +267,11 @@ type potRef struct {
 // writes depends on the entries only.
 func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projections.Entry) error {
 	only := p.readers[e.Type]
-	d := &data{}
+	d := dataPool.Get().(*data)
+	defer func() {
+		*d = data{} // nothing keeps d: the state copies what it reads
+		dataPool.Put(d)
+	}()
 	if needsData[e.Type] && (only != 0 || e.CaseID == uuid.Nil || e.Type == "document.served" || e.Type == "device.clock_observed") {
 		if err := e.DecodeData(d); err != nil {
 			return err
@@ -325,6 +334,9 @@ func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projectio
 	return p.reindex(tx, c, e.CaseID, e.Seq, only)
 }
 
+// dataPool holds zeroed data values, one decoded per entry.
+var dataPool = sync.Pool{New: func() any { return new(data) }}
+
 func (p *Projection) stateDecoder(id uuid.UUID) func([]byte) (*caseState, error) {
 	return func(b []byte) (*caseState, error) { return p.decodeState(id, b) }
 }
@@ -338,7 +350,12 @@ func (p *Projection) reindex(tx *projections.Tx, c *caseState, id uuid.UUID, seq
 	}
 	pots := p.evaluate(c, c.id, only)
 	// Few findings per case: matched by linear search, no maps.
-	keep := make([]bool, len(c.Pots))
+	var keepBuf [32]bool
+	keep := keepBuf[:]
+	if len(c.Pots) > len(keepBuf) {
+		keep = make([]bool, len(c.Pots))
+	}
+	keep = keep[:len(c.Pots)]
 	refs := make([]potRef, 0, len(c.Pots)+len(pots))
 	for i, r := range c.Pots {
 		if only&r.rule == 0 {
@@ -347,9 +364,10 @@ func (p *Projection) reindex(tx *projections.Tx, c *caseState, id uuid.UUID, seq
 		}
 	}
 	kept := len(refs)
+	var scratch [128]byte // a finding's live key, built to be compared
 	for i := range pots {
 		f := &pots[i]
-		k := liveKey(f, id)
+		k := appendLiveKey(scratch[:0], f.Open, f.Rule, timeKey(f.From), id, f.Seqs[0], f.Check)
 		for slices.ContainsFunc(refs[kept:], func(r potRef) bool { return bytes.Equal(r.Key, k) }) {
 			k = append(k, '+') // two findings of one check on one entry: keep both
 		}
@@ -360,6 +378,7 @@ func (p *Projection) reindex(tx *projections.Tx, c *caseState, id uuid.UUID, seq
 			refs = append(refs, c.Pots[j])
 			continue
 		}
+		k = bytes.Clone(k) // kept in the state
 		if err := tx.Put(k, encodeStored(f, seq)); err != nil {
 			return err
 		}
