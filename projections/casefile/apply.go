@@ -216,8 +216,3 @@ func (l *line) addOfficer(o projections.Officer) {
 }
 
 func at(t time.Time) *time.Time { return &t }
-
-// Concurrent implements projections.Concurrent: a case file's timeline and
-// objects cost as much as the report and the public feed together, so it
-// is applied on a goroutine of its own.
-func (*Projection) Concurrent() bool { return true }
