@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -453,4 +454,58 @@ func TestPreparer(t *testing.T) {
 	if len(h.bad) > 0 {
 		t.Fatalf("entries %v applied with another entry's preparation", h.bad)
 	}
+}
+
+// batcher is a recorder that also records the size of every batch (the
+// entries applied between flushes).
+type batcher struct {
+	recorder
+	n     int
+	sizes []int
+}
+
+func (b *batcher) Apply(ctx context.Context, pb *pebble.Batch, e *ledger.Entry) error {
+	b.mu.Lock()
+	b.n++
+	b.mu.Unlock()
+	return b.recorder.Apply(ctx, pb, e)
+}
+
+func (b *batcher) Flush(context.Context, *pebble.Batch) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sizes = append(b.sizes, b.n)
+	b.n = 0
+	return nil
+}
+
+// TestLinger: a batch that is not full waits for more entries (here for
+// as long as it takes): live entries arriving in small groups are applied
+// in full batches only.
+func TestLinger(t *testing.T) {
+	l := newLedger(t)
+	nc, js := server(t)
+	appendRange(t, l, 0, 1)
+	relay(t, l, nc)
+	db := openDB(t)
+	h := &batcher{}
+	c, err := consume.New(js, db, "linger", h, consume.Options{Logger: quiet, Batch: 50, Linger: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Consumer: c, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx) }()
+	t.Cleanup(func() { r.stop() })
+	for i := 1; i < 150; i += 7 { // live, in groups of 7
+		appendRange(t, l, i, min(i+7, 150))
+	}
+	r.caught(t, 150)
+	h.mu.Lock()
+	sizes := append([]int(nil), h.sizes...)
+	h.mu.Unlock()
+	if !slices.Equal(sizes, []int{50, 50, 50}) {
+		t.Errorf("batch sizes %v, want three full batches of 50", sizes)
+	}
+	exactlyInOrder(t, h.applied(), 150)
 }
