@@ -57,7 +57,11 @@ func (r *Relay) reconcileCheckpoints(ctx context.Context) (cpState, error) {
 // pumpCheckpoints publishes every stored checkpoint, in size order, once
 // the entries it covers are acknowledged, so that a monitor that sees a
 // checkpoint can read all its entries.
+//
+// The next checkpoint to publish is read (and its signature checked) once,
+// not again on every move of the entries' relay while it waits for them.
 func (r *Relay) pumpCheckpoints(ctx context.Context, st cpState) error {
+	var next *ledger.Checkpoint // the first stored checkpoint covering want, once read
 	for {
 		signed := r.l.WaitCheckpoint()
 		var moved <-chan struct{}
@@ -69,9 +73,13 @@ func (r *Relay) pumpCheckpoints(ctx context.Context, st cpState) error {
 			if latest := r.l.Checkpoint(); latest == nil || latest.Size < want {
 				break
 			}
-			cp, err := r.l.CheckpointCovering(ctx, want)
-			if err != nil {
-				return err
+			cp := next
+			if cp == nil || cp.Size < want {
+				var err error
+				if cp, err = r.l.CheckpointCovering(ctx, want); err != nil {
+					return err
+				}
+				next = cp
 			}
 			if cp.Size > r.published.Load() {
 				moved = r.movedCh()
