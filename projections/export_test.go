@@ -31,3 +31,21 @@ func DecodeDataFull(e *Entry, v any) error { return e.decodeDataFull(v) }
 // DecodeDataFast decodes e's data into v by the plan of v's type only; it
 // reports whether it did.
 func DecodeDataFast(e *Entry, v any) bool { return decodeDataFast(e.Data, v) }
+
+// SetMaxCacheForTest sets how many keys a lane keeps between batches, and
+// returns a function that restores it.
+func SetMaxCacheForTest(n int) (restore func()) {
+	old := maxCache
+	maxCache = n
+	return func() { maxCache = old }
+}
+
+// CacheLenForTest returns how many keys the store handler h keeps in its
+// caches; h must be idle.
+func CacheLenForTest(h Handler) int {
+	n := 0
+	for _, l := range h.(*storeHandler).lanes {
+		n += len(l.cache)
+	}
+	return n
+}

@@ -34,8 +34,8 @@ type Concurrent interface {
 var keyApplied = []byte("rt/applied")
 
 // maxCache is how many keys a lane keeps between entries before they are
-// dropped (once they are known to be committed).
-const maxCache = 1 << 16
+// dropped (once they are known to be committed). A variable for tests.
+var maxCache = 1 << 16
 
 // storeHandler applies entries to every projection of a store. It implements
 // the consumer's Handler contract (projections/consume): it writes only into
@@ -144,7 +144,7 @@ func (h *storeHandler) ApplyPrepared(ctx context.Context, b *pebble.Batch, le *l
 
 // apply applies le, decoded as e (nil: decode it here).
 func (h *storeHandler) apply(ctx context.Context, b *pebble.Batch, le *ledger.Entry, e *Entry) (err error) {
-	if !h.hasLast || le.Seq != h.last+1 || h.large || len(h.lanes[0].cache) > maxCache {
+	if !h.hasLast || le.Seq != h.last+1 || (b.Empty() && h.Settle()) {
 		applied, ok, err := readApplied(h.db)
 		if err != nil {
 			return err
@@ -197,6 +197,16 @@ func (h *storeHandler) apply(ctx context.Context, b *pebble.Batch, le *ledger.En
 	}
 	h.last, h.hasLast, h.unflushed = le.Seq, true, true
 	return nil
+}
+
+// Settle reports whether the handler's caches have outgrown maxCache: they
+// are dropped at the start of the next batch if every batch given so far
+// is committed by then. A consumer that commits a batch while it applies
+// the next (projections/internal/commitq) waits for its commit in flight
+// before that batch when Settle is true; otherwise the caches would keep
+// every key of a long catch-up. It is called between batches.
+func (h *storeHandler) Settle() bool {
+	return h.large || len(h.lanes[0].cache) > maxCache
 }
 
 func setApplied(b *pebble.Batch, seq uint64) error {

@@ -413,3 +413,53 @@ func TestDrop(t *testing.T) {
 	wait(t, st, l.Head().Size)
 	sameModel(t, "after Drop vs before", dump(t, st), want)
 }
+
+// TestCacheBounded: with a small cache limit and many small batches, each
+// committed while the next is applied, the store handler's caches stay
+// near the limit through a whole catch-up, and the read model is the same
+// as a clean build's.
+func TestCacheBounded(t *testing.T) {
+	for _, ln := range lanes {
+		t.Run(ln.name, func(t *testing.T) {
+			defer projections.SetMaxCacheForTest(100)()
+			l := projtest.Ledger(t, synth.Year(synth.Options{Seed: 4, Cases: 400}))
+			var h projections.Handler
+			rt, err := projections.New(projections.Config{
+				Dir:  t.TempDir(),
+				Size: func(context.Context) (uint64, error) { return l.Head().Size, nil },
+				Consume: func(db *pebble.DB, name string, hh projections.Handler) (projections.Consumer, error) {
+					h = hh
+					return feed.New(l, db, name, hh, feed.Options{BatchSize: 7})
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := rt.Register("read", ln.projs()...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			projtest.Start(t, rt)
+			if err := st.Wait(t.Context(), l.Head().Size); err != nil {
+				t.Fatal(err)
+			}
+			// Each goroutine's cache may hold the limit and a batch's keys.
+			goroutines := 1
+			for _, p := range ln.projs() {
+				if c, ok := p.(projections.Concurrent); ok && c.Concurrent() {
+					goroutines++
+				}
+			}
+			if n := projections.CacheLenForTest(h); n > 150*goroutines {
+				t.Errorf("after catching up with %d entries the caches hold %d keys, want at most %d", l.Head().Size, n, 150*goroutines)
+			}
+			got := dump(t, st)
+			for k := range got {
+				if strings.HasPrefix(k, "feed/") {
+					delete(got, k)
+				}
+			}
+			sameModel(t, "small cache vs clean build", got, dump(t, projtest.Build(t, l, ln.projs()...)))
+		})
+	}
+}

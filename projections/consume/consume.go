@@ -88,6 +88,15 @@ type Preparer interface {
 	ApplyPrepared(ctx context.Context, b *pebble.Batch, e *ledger.Entry, prepared any) error
 }
 
+// A Settler is a Handler that keeps writes of earlier batches in memory
+// and sometimes needs all of them committed before it takes the next batch
+// (to drop them). The consumer commits each batch while it applies the
+// next; before a batch, if Settle reports true, it first waits for the
+// commit in flight.
+type Settler interface {
+	Settle() bool
+}
+
 // Options configures a Consumer. The zero value of every field means its
 // default.
 type Options struct {
@@ -428,6 +437,11 @@ func (c *Consumer) apply(ctx context.Context, ds []delivery) error {
 			b.Close()
 		}
 	}()
+	if st, ok := c.h.(Settler); ok && st.Settle() {
+		if err := c.q.Wait(); err != nil {
+			return fatalErr{fmt.Errorf("consume %s: commit: %w", c.name, err)}
+		}
+	}
 	pos, last := c.applied, c.last
 	var stop error
 	for i := range ds {

@@ -509,3 +509,55 @@ func TestLinger(t *testing.T) {
 	}
 	exactlyInOrder(t, h.applied(), 150)
 }
+
+// settler is a recorder that asks, before every batch, for the batches
+// before it to be committed, and checks at each batch's first entry that
+// they are.
+type settler struct {
+	recorder
+	db     *pebble.DB
+	name   string
+	behind []uint64 // first entries of batches that began before the last commit landed
+}
+
+func (s *settler) Settle() bool { return true }
+
+func (s *settler) Apply(ctx context.Context, b *pebble.Batch, e *ledger.Entry) error {
+	if b.Empty() && e.Seq > 0 {
+		v, closer, err := s.db.Get(consume.PositionKey(s.name))
+		if err != nil {
+			return err
+		}
+		if binary.BigEndian.Uint64(v) != e.Seq {
+			s.mu.Lock()
+			s.behind = append(s.behind, e.Seq)
+			s.mu.Unlock()
+		}
+		closer.Close()
+	}
+	return s.recorder.Apply(ctx, b, e)
+}
+
+// TestSettler: a Settler that asks for it gets every earlier batch
+// committed before its next batch begins.
+func TestSettler(t *testing.T) {
+	l := newLedger(t)
+	nc, js := server(t)
+	appendRange(t, l, 0, 600)
+	relay(t, l, nc)
+	db := openDB(t)
+	h := &settler{db: db, name: "settle"}
+	c, err := consume.New(js, db, "settle", h, consume.Options{Logger: quiet, Batch: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Consumer: c, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx) }()
+	t.Cleanup(func() { r.stop() })
+	r.caught(t, 600)
+	exactlyInOrder(t, h.applied(), 600)
+	if len(h.behind) > 0 {
+		t.Errorf("batches beginning at %v began before the batch before them was committed", h.behind)
+	}
+}

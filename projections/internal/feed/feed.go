@@ -152,6 +152,13 @@ func (c *Consumer) CatchUp(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("feed: entry %d: %w", seq, err)
 		}
+		if n == 0 {
+			if st, ok := c.h.(interface{ Settle() bool }); ok && st.Settle() {
+				if err := c.q.Wait(); err != nil { // as consume does
+					return err
+				}
+			}
+		}
 		if err := c.h.Apply(ctx, b, e); err != nil {
 			return err
 		}
