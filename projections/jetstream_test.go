@@ -162,7 +162,19 @@ func TestJetStreamEqualsDirect(t *testing.T) {
 // several places; restarted each time, it applies nothing twice and ends
 // equal to a direct build. Then the server's durable consumer is reset to
 // redeliver everything from the start, which changes nothing either.
+//
+// It runs twice: with every projection on the consumer's goroutine, and
+// with the crashing one on a worker lane, where its failure surfaces at the
+// batch's flush, with the batch's commit of the one before it in flight.
 func TestJetStreamCrashMidBatch(t *testing.T) {
+	for _, lane := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one-goroutine", true: "worker-lane"}[lane], func(t *testing.T) {
+			testJetStreamCrashMidBatch(t, lane)
+		})
+	}
+}
+
+func testJetStreamCrashMidBatch(t *testing.T, lane bool) {
 	recs := synth.Year(synth.Options{Seed: 12, Cases: 120})
 	l := projtest.Ledger(t, recs)
 	size := l.Head().Size
@@ -175,7 +187,11 @@ func TestJetStreamCrashMidBatch(t *testing.T) {
 	// entries than the crash's seq: the batches before it).
 	crash := &crashing{Projection: all()[0], at: map[uint64]bool{100: true, 101: true, 333: true, size - 10: true}}
 	projs := func() []projections.Projection {
-		return append([]projections.Projection{crash}, append(all()[1:], counter{})...)
+		var first projections.Projection = crash
+		if lane {
+			first = concurrent{crash}
+		}
+		return append([]projections.Projection{first}, append(all()[1:], counter{})...)
 	}
 
 	for restarts := 0; ; restarts++ {
