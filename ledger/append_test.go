@@ -291,6 +291,47 @@ func TestCheckpointsKeptAndConsistent(t *testing.T) {
 	}
 }
 
+// TestCheckpointInterval: with an interval, a checkpoint follows the first
+// commit, the next waits out the interval, and Close does not: it signs
+// the final head at once.
+func TestCheckpointInterval(t *testing.T) {
+	cfg := testConfig(t, nil)
+	cfg.CheckpointInterval = time.Hour
+	l, err := Create(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, rec(0, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := l.CheckpointCovering(ctx, 1); err != nil {
+		t.Fatalf("first checkpoint: %v", err)
+	}
+	mustAppend(t, l, rec(1, 1), rec(2, 2))
+	if cp := l.Checkpoint(); cp.Size != 1 {
+		t.Errorf("checkpoint size %d within the interval, want 1", cp.Size)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Close waited out the checkpoint interval")
+	}
+	cfg.CheckpointInterval = 0
+	l, err = Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if cp, head := l.Checkpoint(), l.Head(); cp.Size != 3 || head.Size != 3 || cp.Root != head.Root {
+		t.Errorf("after Close: checkpoint %d, head %d; want the final head signed", cp.Size, head.Size)
+	}
+}
+
 func caseUUID(c int) [16]byte {
 	r, err := ParseRecord(rec(0, c))
 	if err != nil {

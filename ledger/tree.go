@@ -244,12 +244,31 @@ func (l *Ledger) runCheckpointer() {
 	var last time.Time
 	for range l.cpWake {
 		if wait := l.cfg.CheckpointInterval - time.Since(last); wait > 0 {
-			time.Sleep(wait)
+			l.waitCheckpointInterval(wait)
 		}
 		l.checkpointHead()
 		last = time.Now()
 	}
 	l.checkpointHead() // the final head, at Close
+}
+
+// waitCheckpointInterval waits d, or less if the ledger closes meanwhile
+// (the syncer closes cpWake), so that Close never waits out an interval.
+// Wakes that arrive meanwhile are absorbed: the checkpoint that follows
+// covers the head as it is then.
+func (l *Ledger) waitCheckpointInterval(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return
+		case _, open := <-l.cpWake:
+			if !open {
+				return
+			}
+		}
+	}
 }
 
 func (l *Ledger) checkpointHead() {
