@@ -96,15 +96,31 @@ var (
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
+// custom reports whether t, or a pointer to it, decodes itself. It runs for
+// every value decoded, so it answers the common cases without reflection:
+// only a type defined in a package (PkgPath set) can have methods of its
+// own (an unnamed struct's promoted methods need an embedded field, which
+// buildPlan refuses; a pointer or slice is checked through its element).
+// Defined types are looked up once and remembered.
 func custom(t reflect.Type) bool {
+	if t.PkgPath() == "" {
+		return false
+	}
+	if v, ok := customTypes.Load(t); ok {
+		return v.(bool)
+	}
 	pt := reflect.PointerTo(t)
+	is := false
 	for _, i := range []reflect.Type{unmarshalerType, unmarshalerFromType, textUnmarshalerType} {
 		if t.Implements(i) || pt.Implements(i) {
-			return true
+			is = true
 		}
 	}
-	return false
+	customTypes.Store(t, is)
+	return is
 }
+
+var customTypes sync.Map // reflect.Type (defined) → bool
 
 // decode fills v, a zero struct of the plan's type, from the JSON object
 // data. It reports false, leaving v partly filled, when encoding/json/v2
@@ -171,10 +187,7 @@ func decodeValue(raw []byte, f reflect.Value) bool {
 		case "false":
 			return true
 		}
-	case reflect.Pointer:
-		if custom(t) {
-			return false
-		}
+	case reflect.Pointer: // custom(t) is custom(t.Elem()): checked below
 		if string(raw) == "null" {
 			return true // stays nil
 		}

@@ -53,12 +53,13 @@ type dataNested struct {
 		Minor *bool  `json:"minor"`
 		Age   *int   `json:"age"`
 	} `json:"parties"`
-	Events  []string `json:"events"`
-	Seq     uint32   `json:"seq"`
-	Ref     *uint64  `json:"ref"`
-	Refs    []*int8  `json:"refs"`
-	Matrix  [][]int  `json:"matrix"`
-	Code    textCode `json:"code"`
+	Events  []string  `json:"events"`
+	Seq     uint32    `json:"seq"`
+	Ref     *uint64   `json:"ref"`
+	Refs    []*int8   `json:"refs"`
+	Matrix  [][]int   `json:"matrix"`
+	Code    textCode  `json:"code"`
+	CodeP   *textCode `json:"code_p"`
 	Codes   []textCode
 	Outcome string `json:"outcome"`
 }
@@ -134,7 +135,7 @@ func FuzzDecodeData(f *testing.F) {
 		`{"intended":{"penalties":["fine"],"fine_fen":5000},"parties":[{"kind":"person","minor":true,"age":16},{"kind":"org"}],"events":["a","b"]}`,
 		`{"intended":null,"parties":[],"events":[],"seq":4294967296,"ref":18446744073709551615,"refs":[1,null,-128,128]}`,
 		`{"intended":{"fine_fen":1,"FINE_FEN":2},"parties":[null,{"minor":null,"age":"1"}],"matrix":[[1,2],[],null]}`,
-		`{"code":"x","codes":["a","b"],"events":[1],"parties":{"kind":"x"},"seq":-1}`,
+		`{"code":"x","codes":["a","b"],"events":[1],"parties":{"kind":"x"},"seq":-1}`, `{"code_p":"y","ref":3}`, `{"code_p":null}`,
 		`{"intended":{"penalties":["a"]},"intended":{"fine_fen":3}}`, `{"parties":[{"kind":"a","kind":"b"}]}`,
 		` { "result" : "granted" } `, `{"result":"granted"} x`, `{}`, `null`, `[]`, `"x"`, `{"a":`,
 	} {

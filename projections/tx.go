@@ -99,13 +99,14 @@ func LoadCase[T any](tx *Tx, key []byte, decode func([]byte) (*T, error)) (*T, e
 // with encode, when the batch is flushed; saving it again before then costs
 // nothing more. encode runs at the flush, on obj as it is then.
 func Save[T any](tx *Tx, key []byte, obj *T, encode func(*T) ([]byte, error)) error {
-	if c, ok := tx.h.cache[string(key)]; ok && c.enc != nil {
+	c, ok := tx.h.cache[string(key)]
+	if ok && c.enc != nil {
 		if o, _ := c.obj.(*T); o == obj {
 			return nil // saved already, and encoded at the flush as it is then
 		}
 	}
 	k := string(key)
-	if c, ok := tx.h.cache[k]; !ok || c.enc == nil {
+	if !ok || c.enc == nil {
 		tx.h.dirty = append(tx.h.dirty, k)
 	}
 	tx.h.cache[k] = cached{obj: obj, enc: func() ([]byte, error) { return encode(obj) }}
