@@ -157,7 +157,14 @@ type running struct {
 
 func run(t testing.TB, js jetstream.JetStream, db *pebble.DB, name string, h consume.Handler) *running {
 	t.Helper()
-	c, err := consume.New(js, db, name, h, consume.Options{Logger: quiet, Batch: 256})
+	return runWith(t, js, db, name, h, consume.Options{Batch: 256})
+}
+
+// runWith is run with opts (quiet logging added).
+func runWith(t testing.TB, js jetstream.JetStream, db *pebble.DB, name string, h consume.Handler, opts consume.Options) *running {
+	t.Helper()
+	opts.Logger = quiet
+	c, err := consume.New(js, db, name, h, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,14 +496,7 @@ func TestLinger(t *testing.T) {
 	relay(t, l, nc)
 	db := openDB(t)
 	h := &batcher{}
-	c, err := consume.New(js, db, "linger", h, consume.Options{Logger: quiet, Batch: 50, Linger: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Consumer: c, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- c.Run(ctx) }()
-	t.Cleanup(func() { r.stop() })
+	r := runWith(t, js, db, "linger", h, consume.Options{Batch: 50, Linger: time.Hour})
 	for i := 1; i < 150; i += 7 { // live, in groups of 7
 		appendRange(t, l, i, min(i+7, 150))
 	}
@@ -547,14 +547,7 @@ func TestSettler(t *testing.T) {
 	relay(t, l, nc)
 	db := openDB(t)
 	h := &settler{db: db, name: "settle"}
-	c, err := consume.New(js, db, "settle", h, consume.Options{Logger: quiet, Batch: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Consumer: c, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- c.Run(ctx) }()
-	t.Cleanup(func() { r.stop() })
+	r := runWith(t, js, db, "settle", h, consume.Options{Batch: 5})
 	r.caught(t, 600)
 	exactlyInOrder(t, h.applied(), 600)
 	if len(h.behind) > 0 {
