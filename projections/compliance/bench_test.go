@@ -176,6 +176,9 @@ func pairedCatchUp(b *testing.B, l *clockLedger, newRuntime func() *projections.
 			b.Fatal(err)
 		}
 		for _, with := range []bool{i%2 == 1, i%2 == 0} {
+			if only := os.Getenv("LIUHEN_BENCH_ONLY"); only != "" && only != map[bool]string{true: "with", false: "base"}[with] {
+				continue // profiling one side: LIUHEN_BENCH_ONLY=base or with
+			}
 			if with {
 				w, c := catchUpWith(b, l, append(baseProjections(), p), newRuntime())
 				best(&ww, w)
