@@ -109,6 +109,45 @@ func TestTamperDetected(t *testing.T) {
 			wantCorruptAt(t, err, k)
 		})
 	}
+	// Swapped values leave the same keys and the same values, row for row
+	// in number: only a digest that binds each value to its key sees it.
+	t.Run("two device index rows' values swapped", func(t *testing.T) {
+		l, _ := tamperLedger(t, n)
+		var keys [2][]byte
+		var vals [2][]byte
+		for i, seq := range []uint64{3, 7} {
+			e, _ := l.EntryAt(seq)
+			d, _ := DecodeEntry(e)
+			keys[i] = deviceKey(d.DeviceID, seq)
+			v, err := l.get(keys[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals[i] = v
+		}
+		if bytes.Equal(vals[0], vals[1]) {
+			t.Fatalf("the rows hold the same value %x: nothing to swap", vals[0])
+		}
+		set(t, l, keys[0], vals[1])
+		set(t, l, keys[1], vals[0])
+		_, err := l.Verify(context.Background())
+		wantCorruptAt(t, err, 3)
+	})
+	t.Run("a case index row's hash changed", func(t *testing.T) {
+		l, _ := tamperLedger(t, n)
+		e, _ := l.EntryAt(9)
+		d, _ := DecodeEntry(e)
+		k := caseKey(d.CaseID, d.CaseSeq)
+		v, err := l.get(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v = bytes.Clone(v)
+		v[len(v)-1] ^= 1
+		set(t, l, k, v)
+		_, err = l.Verify(context.Background())
+		wantCorruptAt(t, err, 9)
+	})
 	t.Run("an extra case index row", func(t *testing.T) {
 		l, _ := tamperLedger(t, n)
 		v := append(seqKey(0, 5)[1:], make([]byte, 32)...)
