@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func benchLedger(b *testing.B) *Ledger {
 		}
 		b.Cleanup(func() { os.RemoveAll(dir) })
 	}
-	l, err := Create(Config{Dir: dir + "/l", Origin: testOrigin, Signer: testSigner, CheckpointInterval: benchCPInterval})
+	l, err := Create(Config{Dir: dir + "/l", Origin: testOrigin, Signer: testSigner, CheckpointInterval: benchCPInterval, CacheSize: benchCache})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -153,6 +154,14 @@ func BenchmarkInclusionProof(b *testing.B) {
 		}
 	}
 }
+
+// benchCache is the block cache (LIUHEN_BENCH_CACHE, bytes; 0 for the
+// default): a small one makes proofs and Verify read most blocks from the
+// files, as on a ledger much larger than memory.
+var benchCache = func() int64 {
+	n, _ := strconv.ParseInt(os.Getenv("LIUHEN_BENCH_CACHE"), 10, 64)
+	return n
+}()
 
 var benchCPInterval = func() time.Duration {
 	d, _ := time.ParseDuration(os.Getenv("LIUHEN_BENCH_CP_INTERVAL"))

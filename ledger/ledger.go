@@ -172,6 +172,13 @@ func pebbleOptions(cfg *Config, cache *pebble.Cache) *pebble.Options {
 	}
 	for i := range o.Levels {
 		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		// 32 KiB data blocks rather than Pebble's 4 KiB: the ledger is
+		// mostly read in long runs (Verify, the relay, exports, the
+		// low levels of a proof, which lie next to each other), and
+		// writes fewer, better compressed blocks. Paired runs: Verify
+		// +5-20 %, single appends +5-20 %, proofs with a 4 MB cache at
+		// 1M entries 30 -> 35 us (docs/performance.md).
+		o.Levels[i].BlockSize = 32 << 10
 	}
 	return o
 }
