@@ -95,13 +95,21 @@ type laneMsg struct {
 	flush bool
 }
 
+// laneBatchRetained is the largest buffer a worker lane's batch keeps
+// between batches.
+const laneBatchRetained = 16 << 20
+
 func newStoreHandler(db *pebble.DB, projs []Projection) *storeHandler {
 	h := &storeHandler{db: db, lanes: []*lane{newLane(db)}}
 	for _, p := range projs {
 		if c, ok := p.(Concurrent); ok && c.Concurrent() {
 			l := newLane(db)
 			l.projs = []Projection{p}
-			l.b = db.NewBatch()
+			// The lane's batch is reset, not replaced, after each flush;
+			// Pebble drops a buffer over 1 MiB at a reset, and a catch-up
+			// batch's writes pass that, which cost a fresh buffer grown
+			// by doubling for every batch.
+			l.b = db.NewBatch(pebble.WithMaxRetainedSizeBytes(laneBatchRetained))
 			h.lanes = append(h.lanes, l)
 			continue
 		}
