@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"strconv"
 	"time"
 
@@ -101,12 +102,20 @@ func DecodeEntry(b []byte) (*Entry, error) {
 // recordDigest returns SHA-256 of the canonical record inside an entry,
 // assuming the entry is in canonical form (the id index stores it). ok is
 // false if the ledger's members are not where the format puts them.
-func recordDigest(e *Entry) (d [32]byte, ok bool) {
+func recordDigest(e *Entry) (d [32]byte, ok bool) { return recordDigestWith(nil, e) }
+
+// recordDigestWith is recordDigest hashing with h (reset first) when it is
+// not nil: Verify's workers keep one each rather than allocate one per entry.
+func recordDigestWith(h hash.Hash, e *Entry) (d [32]byte, ok bool) {
 	if e.recOff > 0 {
 		// parsePrefix accepted exactly the fixed form of the ledger's
 		// members (docs/format.md §1.1) and says where they end: no need
 		// to render them again to find the record.
-		h := sha256.New()
+		if h == nil {
+			h = sha256.New()
+		} else {
+			h.Reset()
+		}
 		h.Write([]byte{'{'})
 		h.Write(e.Bytes[e.recOff:])
 		h.Sum(d[:0])
@@ -117,7 +126,11 @@ func recordDigest(e *Entry) (d [32]byte, ok bool) {
 	if !bytes.HasPrefix(e.Bytes, prefix) {
 		return d, false
 	}
-	h := sha256.New()
+	if h == nil {
+		h = sha256.New()
+	} else {
+		h.Reset()
+	}
 	h.Write([]byte{'{'})
 	h.Write(e.Bytes[len(prefix):])
 	h.Sum(d[:0])
@@ -131,37 +144,47 @@ func recordDigest(e *Entry) (d [32]byte, ok bool) {
 // and device from the record members. It is the fast decoder for hot paths;
 // FuzzDecodeEntry holds it to DecodeEntry on every entry DecodeEntry accepts.
 func ScanEntry(b []byte) (*Entry, error) {
-	e := &Entry{Bytes: b, DeviceSeq: -1}
+	e := new(Entry)
+	if err := scanEntryInto(b, e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// scanEntryInto is ScanEntry into e, for callers that keep entries in a
+// slice rather than one allocation each.
+func scanEntryInto(b []byte, e *Entry) error {
+	*e = Entry{Bytes: b, DeviceSeq: -1}
 	n, err := parsePrefix(b, e)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	e.recOff = n
 	var env envelope
 	if err := scanMembers(b, n, env.member); err != nil {
-		return nil, fmt.Errorf("record members: %v", err)
+		return fmt.Errorf("record members: %v", err)
 	}
 	if k := env.reserved(); k != "" {
-		return nil, fmt.Errorf("ledger member %q repeated among the record members", k)
+		return fmt.Errorf("ledger member %q repeated among the record members", k)
 	}
 	if e.ID, err = uuidField(env.ID, "id", true); err != nil {
-		return nil, err
+		return err
 	}
 	if e.Type, err = stringField(env.Type, "type", true); err != nil {
-		return nil, err
+		return err
 	}
 	if e.CaseID, err = uuidField(env.CaseID, "case_id", false); err != nil {
-		return nil, err
+		return err
 	}
 	if (e.CaseID != uuid.Nil) != (e.CaseSeq > 0) {
-		return nil, fmt.Errorf("case_seq and case_prev must be present exactly when case_id is")
+		return fmt.Errorf("case_seq and case_prev must be present exactly when case_id is")
 	}
 	if env.Device != nil {
 		if e.DeviceID, e.DeviceSeq, err = scanDevice(env.Device); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return e, nil
+	return nil
 }
 
 func parseHex(s string) (Hash, error) {

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"testing"
@@ -213,5 +214,43 @@ func del(t *testing.T, l *Ledger, k []byte) {
 	t.Helper()
 	if err := l.db.Delete(k, pebble.Sync); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSumRowsMatchesExpectedRows holds Verify's allocation-free row sums to
+// the rows expectedRows names (which locating a mismatch uses), for entries
+// with and without a case and with and without a device seq.
+func TestSumRowsMatchesExpectedRows(t *testing.T) {
+	l, _ := tamperLedger(t, 20)
+	noSeq := []byte(`{"id":"0193f0a2-7c1e-7b3a-9d55-000000000999","type":"inspection.recorded","occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"长设备-ZFY-140500-0007"},"officers":[{"id":"O-0012","cert_no":"14050020190012","name":"王某"}],"data":{"findings":"x"}}`)
+	if res := mustAppend(t, l, noSeq); res[0].Status != Accepted {
+		t.Fatalf("a device without seq: %v %v", res[0].Status, res[0].Err)
+	}
+	seeds := newRowSeeds()
+	h := sha256.New()
+	size := l.Head().Size
+	for seq := range size {
+		raw, err := l.EntryAt(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := ScanEntry(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := LeafHash(raw)
+		var got, want [3]indexSum
+		if !sumRows(seeds, &got, h, e, seq, leaf) {
+			t.Fatalf("entry %d: sumRows failed", seq)
+		}
+		id, cs, dev := expectedRows(e, seq, leaf)
+		for i, row := range [3][2][]byte{id, cs, dev} {
+			if row[0] != nil {
+				want[i].add(seeds, row[0], row[1])
+			}
+		}
+		if got != want {
+			t.Fatalf("entry %d (case %v, device seq %d): sumRows %+v, expectedRows %+v", seq, e.CaseID, e.DeviceSeq, got, want)
+		}
 	}
 }

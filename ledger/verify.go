@@ -3,7 +3,10 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"hash"
 	"hash/maphash"
 	"runtime"
 
@@ -228,7 +231,7 @@ func (l *Ledger) verifyRange(ctx context.Context, snap *pebble.Snapshot, v *Chai
 			if it.err != nil {
 				return &ChainError{Seq: seq, What: "entry does not decode: " + it.err.Error()}
 			}
-			if err := v.addHashed(it.e, it.leaf); err != nil {
+			if err := v.addHashed(&it.e, it.leaf); err != nil {
 				return err
 			}
 			idx := uint64(tlog.StoredHashIndex(0, int64(seq)))
@@ -280,7 +283,7 @@ type verifyChunk struct {
 type verifyItem struct {
 	seq  uint64
 	raw  []byte
-	e    *Entry
+	e    Entry
 	leaf Hash
 	err  error
 }
@@ -357,26 +360,55 @@ func (c *verifyChunk) reslice() {
 // sums their index rows.
 func (c *verifyChunk) process(seeds *rowSeeds) {
 	defer close(c.done)
+	var h hash.Hash
+	if seeds != nil {
+		h = sha256.New()
+	}
 	for i := range c.items {
 		it := &c.items[i]
-		it.e, it.err = ScanEntry(it.raw)
-		if it.err != nil {
+		if it.err = scanEntryInto(it.raw, &it.e); it.err != nil {
 			continue
 		}
 		it.leaf = LeafHash(it.raw)
-		if seeds != nil {
-			id, cs, dev := expectedRows(it.e, it.seq, it.leaf)
-			if id[0] != nil {
-				c.sums[0].add(seeds, id[0], id[1])
-			} else {
-				it.err = fmt.Errorf("the ledger's members are not in canonical form")
-			}
-			if cs[0] != nil {
-				c.sums[1].add(seeds, cs[0], cs[1])
-			}
-			c.sums[2].add(seeds, dev[0], dev[1])
+		if seeds != nil && !sumRows(seeds, &c.sums, h, &it.e, it.seq, it.leaf) {
+			it.err = fmt.Errorf("the ledger's members are not in canonical form")
 		}
 	}
+}
+
+// sumRows adds the index rows entry e implies (expectedRows) to sums,
+// building each in a buffer on the stack: Verify does this for every
+// entry. It reports false if the entry's record digest cannot be taken.
+func sumRows(seeds *rowSeeds, sums *[3]indexSum, h hash.Hash, e *Entry, seq uint64, leaf Hash) bool {
+	d, ok := recordDigestWith(h, e)
+	if !ok {
+		return false
+	}
+	var buf [160]byte
+	// id: prefixID id -> seq digest
+	row := append(buf[:0], 0, 17, prefixID)
+	row = append(row, e.ID[:]...)
+	row = binary.BigEndian.AppendUint64(row, seq)
+	sums[0].addRow(seeds, append(row, d[:]...))
+	if e.CaseID != uuid.Nil {
+		// case: prefixCase case case_seq -> seq leaf
+		row = append(buf[:0], 0, 25, prefixCase)
+		row = append(row, e.CaseID[:]...)
+		row = binary.BigEndian.AppendUint64(row, e.CaseSeq)
+		row = binary.BigEndian.AppendUint64(row, seq)
+		sums[1].addRow(seeds, append(row, leaf[:]...))
+	}
+	// device: prefixDevice device 0 seq -> device.seq+1 (0 without)
+	var dseq uint64
+	if e.DeviceSeq >= 0 {
+		dseq = uint64(e.DeviceSeq) + 1
+	}
+	n := len(e.DeviceID) + 10
+	row = append(buf[:0], byte(n>>8), byte(n), prefixDevice)
+	row = append(append(row, e.DeviceID...), 0)
+	row = binary.BigEndian.AppendUint64(row, seq)
+	sums[2].addRow(seeds, binary.BigEndian.AppendUint64(row, dseq))
+	return true
 }
 
 // indexSum is an order-independent digest of a set of index rows: the
@@ -413,7 +445,11 @@ func (s *indexSum) merge(o *indexSum) {
 func (s *indexSum) add(seeds *rowSeeds, k, v []byte) {
 	var buf [160]byte
 	row := append(buf[:0], byte(len(k)>>8), byte(len(k)))
-	row = append(append(row, k...), v...)
+	s.addRow(seeds, append(append(row, k...), v...))
+}
+
+// addRow adds a row already laid out as add lays it out.
+func (s *indexSum) addRow(seeds *rowSeeds, row []byte) {
 	s.a += maphash.Bytes(seeds.a, row)
 	s.b += maphash.Bytes(seeds.b, row)
 	s.n++
