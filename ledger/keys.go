@@ -12,7 +12,8 @@ import (
 //	key                                      value
 //	'e' seq:8                                entry bytes (exactly what is hashed)
 //	'h' storedHashIndex:8                    32-byte tree hash (tlog.StoredHashIndex order)
-//	'i' id:16                                seq:8 | SHA-256 of the canonical record:32
+//	'i' id:16                                seq:8 (ledgers created before meta's id_index:
+//	                                         seq:8 | SHA-256 of the canonical record:32)
 //	'c' case_id:16 case_seq:8                seq:8 | leaf hash:32
 //	'd' device_id 0x00 seq:8                 device.seq+1:8 (0 when the record had none)
 //	'p' size:8                               signed checkpoint note

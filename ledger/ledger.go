@@ -99,7 +99,14 @@ type meta struct {
 	Origin  string    `json:"origin"`
 	VKey    string    `json:"vkey"`
 	Created time.Time `json:"created"`
+	// IDIndex is the id index's value layout: "seq" (8 bytes) for ledgers
+	// created since 2026-12-07; absent for earlier ones, which also hold
+	// the SHA-256 of the canonical record after the seq (see keys.go).
+	IDIndex string `json:"id_index,omitempty"`
 }
+
+// idIndexSeq is meta.IDIndex for id index values that hold the seq only.
+const idIndexSeq = "seq"
 
 // Head is the durable state of the ledger: the number of entries and the
 // Merkle root over them.
@@ -122,6 +129,9 @@ type Ledger struct {
 	cache    *pebble.Cache
 	verifier note.Verifier
 	vkey     string
+	// idDigest: the id index values carry the record's SHA-256 after the
+	// seq (ledgers created before meta.IDIndex); fixed at Open.
+	idDigest bool
 
 	head atomic.Pointer[Head]       // durable head; written by the syncer
 	cp   atomic.Pointer[Checkpoint] // latest stored checkpoint; written by the checkpointer
@@ -204,7 +214,7 @@ func Create(cfg Config) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: create %s: %w", cfg.Dir, err)
 	}
-	m, _ := json.Marshal(meta{Format: FormatVersion, Origin: cfg.Origin, VKey: cfg.Signer.VKey, Created: cfg.Now().UTC()})
+	m, _ := json.Marshal(meta{Format: FormatVersion, Origin: cfg.Origin, VKey: cfg.Signer.VKey, Created: cfg.Now().UTC(), IDIndex: idIndexSeq})
 	b := db.NewBatch()
 	_ = b.Set(keyMeta, m, nil)
 	_ = b.Set(keyHead, encodeHead(Head{Root: emptyRoot}), nil)
@@ -272,6 +282,13 @@ func (l *Ledger) reconcile() error {
 	}
 	if m.Format != FormatVersion {
 		return fmt.Errorf("ledger: format %d, this build reads %d", m.Format, FormatVersion)
+	}
+	switch m.IDIndex {
+	case "":
+		l.idDigest = true
+	case idIndexSeq:
+	default:
+		return fmt.Errorf("ledger: id index layout %q, this build reads %q and the earlier one", m.IDIndex, idIndexSeq)
 	}
 	if l.cfg.Origin != "" && l.cfg.Origin != m.Origin {
 		return fmt.Errorf("ledger: origin is %q, configured %q", m.Origin, l.cfg.Origin)
@@ -374,6 +391,14 @@ func decodeHead(b []byte) (Head, error) {
 }
 
 var emptyRoot, _ = tlog.TreeHash(0, nil)
+
+// idValueLen is the length of an id index value in this ledger.
+func (l *Ledger) idValueLen() int {
+	if l.idDigest {
+		return 40
+	}
+	return 8
+}
 
 func (l *Ledger) get(k []byte) ([]byte, error) {
 	v, closer, err := l.db.Get(k)

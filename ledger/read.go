@@ -39,7 +39,7 @@ func (l *Ledger) SeqOf(id uuid.UUID) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(v) != 40 {
+	if len(v) != l.idValueLen() {
 		return 0, fmt.Errorf("%w: id index value for %s is %d bytes", ErrCorrupt, id, len(v))
 	}
 	s := be64(v)

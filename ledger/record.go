@@ -58,7 +58,6 @@ type Record struct {
 	DeviceSeq  int64 // -1 when the device sent no seq
 
 	canonical []byte   // RFC 8785 canonical JSON of the record
-	digest    [32]byte // SHA-256 of canonical: the content compared for duplicates
 
 	fieldsOnce sync.Once
 	fields     map[string]any
@@ -85,7 +84,7 @@ func (r *Record) Fields() map[string]any {
 func (r *Record) Canonical() []byte { return r.canonical }
 
 // Digest returns SHA-256 of Canonical.
-func (r *Record) Digest() [32]byte { return r.digest }
+func (r *Record) Digest() [32]byte { return sha256.Sum256(r.canonical) }
 
 // ParseRecord decodes and checks one record's envelope. The error, if any, is
 // an *InvalidError. Type-specific rules (the event catalogue) are not checked
@@ -196,7 +195,6 @@ func recordFromCanonical(c []byte) (*Record, error) {
 	if !validDeviceID(r.DeviceID) {
 		return nil, invalid(CodeInvalidField, "device.id", "device id must be 1 to 128 printable characters")
 	}
-	r.digest = sha256.Sum256(c)
 	return r, nil
 }
 

@@ -345,7 +345,7 @@ func (s *sequencer) appendOne(b *pebble.Batch, r *Record, now time.Time) (Result
 	if j, ok := s.batchIDs[r.ID]; ok {
 		orig := s.batchRecs[j]
 		res := s.batchRes[j]
-		if orig.digest == r.digest {
+		if bytes.Equal(orig.canonical, r.canonical) {
 			res.Status = Duplicate
 		} else {
 			res.Status, res.Err = Conflict, ErrConflict
@@ -353,7 +353,7 @@ func (s *sequencer) appendOne(b *pebble.Batch, r *Record, now time.Time) (Result
 		return res, nil
 	}
 	if v, ok := s.known[r.ID]; ok {
-		if len(v) != 40 {
+		if len(v) != l.idValueLen() {
 			return Result{}, fmt.Errorf("%w: id index value for %s is %d bytes", ErrCorrupt, r.ID, len(v))
 		}
 		res := Result{Seq: be64(v)}
@@ -362,7 +362,11 @@ func (s *sequencer) appendOne(b *pebble.Batch, r *Record, now time.Time) (Result
 			return Result{}, fmt.Errorf("%w: leaf hash of seq %d: %v", ErrCorrupt, res.Seq, err)
 		}
 		copy(res.Hash[:], hb)
-		if bytes.Equal(v[8:], r.digest[:]) {
+		same, err := s.sameRecord(v, res.Seq, r)
+		if err != nil {
+			return Result{}, err
+		}
+		if same {
 			res.Status = Duplicate
 		} else {
 			res.Status, res.Err = Conflict, ErrConflict
@@ -391,7 +395,11 @@ func (s *sequencer) appendOne(b *pebble.Batch, r *Record, now time.Time) (Result
 		_ = b.Set(seqKey(prefixHash, uint64(base)+uint64(i)), h[:], nil)
 		s.frontier[i] = frontierNode{n: int64(seq) >> i, hash: h, ok: true}
 	}
-	iv := append(seqKey(0, seq)[1:], r.digest[:]...)
+	iv := seqKey(0, seq)[1:]
+	if l.idDigest {
+		d := r.Digest()
+		iv = append(iv, d[:]...)
+	}
 	_ = b.Set(idKey(r.ID), iv, nil)
 	if r.HasCase() {
 		cv := append(seqKey(0, seq)[1:], leaf[:]...)
@@ -410,6 +418,29 @@ func (s *sequencer) appendOne(b *pebble.Batch, r *Record, now time.Time) (Result
 	s.size++
 	s.lastHash = leaf
 	return res, nil
+}
+
+// sameRecord reports whether r has the content of the entry at seq, whose
+// id index value is v: the same canonical record. With the record's digest
+// in the index it compares digests; otherwise it reads the entry, which only
+// a resubmitted id costs.
+func (s *sequencer) sameRecord(v []byte, seq uint64, r *Record) (bool, error) {
+	if s.l.idDigest {
+		d := r.Digest()
+		return bytes.Equal(v[8:], d[:]), nil
+	}
+	eb, err := s.l.get(seqKey(prefixEntry, seq))
+	if err != nil {
+		return false, fmt.Errorf("%w: entry %d, which the id index names for %s: %v", ErrCorrupt, seq, r.ID, err)
+	}
+	var e Entry
+	n, err := parsePrefix(eb, &e)
+	if err != nil || e.Seq != seq {
+		return false, fmt.Errorf("%w: entry %d, which the id index names for %s, does not decode: %v", ErrCorrupt, seq, r.ID, err)
+	}
+	// The entry's record members follow its ledger members; the record's
+	// canonical form is '{' and the same members.
+	return len(r.canonical) > 0 && bytes.Equal(eb[n:], r.canonical[1:]), nil
 }
 
 func (s *sequencer) caseHead(c uuid.UUID) (caseHead, error) {

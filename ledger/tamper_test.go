@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -239,18 +240,78 @@ func TestSumRowsMatchesExpectedRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		leaf := LeafHash(raw)
-		var got, want [3]indexSum
-		if !sumRows(seeds, &got, h, e, seq, leaf) {
-			t.Fatalf("entry %d: sumRows failed", seq)
-		}
-		id, cs, dev := expectedRows(e, seq, leaf)
-		for i, row := range [3][2][]byte{id, cs, dev} {
-			if row[0] != nil {
-				want[i].add(seeds, row[0], row[1])
+		for _, digest := range []bool{false, true} {
+			var got, want [3]indexSum
+			if !sumRows(seeds, &got, h, e, seq, leaf, digest) {
+				t.Fatalf("entry %d: sumRows failed", seq)
+			}
+			id, cs, dev := expectedRows(e, seq, leaf, digest)
+			for i, row := range [3][2][]byte{id, cs, dev} {
+				if row[0] != nil {
+					want[i].add(seeds, row[0], row[1])
+				}
+			}
+			if got != want {
+				t.Fatalf("entry %d (case %v, device seq %d, digest %v): sumRows %+v, expectedRows %+v", seq, e.CaseID, e.DeviceSeq, digest, got, want)
 			}
 		}
-		if got != want {
-			t.Fatalf("entry %d (case %v, device seq %d): sumRows %+v, expectedRows %+v", seq, e.CaseID, e.DeviceSeq, got, want)
-		}
 	}
+}
+
+// TestLegacyIDIndex: a ledger created before meta's id_index keeps the
+// record's digest in its id index values, and this build still writes,
+// answers duplicates and conflicts from, and verifies them.
+func TestLegacyIDIndex(t *testing.T) {
+	cfg := testConfig(t, nil)
+	l, err := Create(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := l.get(keyMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m meta
+	if err := json.Unmarshal(mb, &m); err != nil || m.IDIndex != idIndexSeq {
+		t.Fatalf("a new ledger's meta: %s (%v)", mb, err)
+	}
+	m.IDIndex = ""
+	mb, _ = json.Marshal(m)
+	set(t, l, keyMeta, mb)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeQuietly(l) })
+	if !l.idDigest {
+		t.Fatal("a ledger without id_index in its meta is not read as the earlier layout")
+	}
+	var batch [][]byte
+	for i := range 30 {
+		batch = append(batch, rec(i, i%3))
+	}
+	mustAppend(t, l, batch...)
+	again := mustAppend(t, l, rec(3, 0), bytes.Replace(rec(4, 1), []byte(`"n":4`), []byte(`"n":5`), 1))
+	if again[0].Status != Duplicate || again[0].Seq != 3 {
+		t.Errorf("resubmitted record 3: %v seq %d, want duplicate of 3", again[0].Status, again[0].Seq)
+	}
+	if again[1].Status != Conflict || again[1].Seq != 4 {
+		t.Errorf("changed record 4: %v seq %d, want conflict with 4", again[1].Status, again[1].Seq)
+	}
+	e, _ := l.EntryAt(7)
+	d, _ := DecodeEntry(e)
+	v, err := l.get(idKey(d.ID))
+	if err != nil || len(v) != 40 {
+		t.Fatalf("id index value: %x %v, want seq and digest", v, err)
+	}
+	if _, err := l.Verify(context.Background()); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	v = bytes.Clone(v)
+	v[39] ^= 1
+	set(t, l, idKey(d.ID), v)
+	_, err = l.Verify(context.Background())
+	wantCorruptAt(t, err, 7)
 }

@@ -210,7 +210,7 @@ func (l *Ledger) verifyRange(ctx context.Context, snap *pebble.Snapshot, v *Chai
 	for range max(1, runtime.GOMAXPROCS(0)) {
 		go func() {
 			for c := range work {
-				c.process(seeds)
+				c.process(seeds, l.idDigest)
 			}
 		}()
 	}
@@ -357,11 +357,11 @@ func (c *verifyChunk) reslice() {
 }
 
 // process decodes and hashes the chunk's entries, and with seeds non-nil
-// sums their index rows.
-func (c *verifyChunk) process(seeds *rowSeeds) {
+// sums their index rows (digest: as for sumRows).
+func (c *verifyChunk) process(seeds *rowSeeds, digest bool) {
 	defer close(c.done)
 	var h hash.Hash
-	if seeds != nil {
+	if seeds != nil && digest {
 		h = sha256.New()
 	}
 	for i := range c.items {
@@ -370,7 +370,7 @@ func (c *verifyChunk) process(seeds *rowSeeds) {
 			continue
 		}
 		it.leaf = LeafHash(it.raw)
-		if seeds != nil && !sumRows(seeds, &c.sums, h, &it.e, it.seq, it.leaf) {
+		if seeds != nil && !sumRows(seeds, &c.sums, h, &it.e, it.seq, it.leaf, digest) {
 			it.err = fmt.Errorf("the ledger's members are not in canonical form")
 		}
 	}
@@ -378,18 +378,22 @@ func (c *verifyChunk) process(seeds *rowSeeds) {
 
 // sumRows adds the index rows entry e implies (expectedRows) to sums,
 // building each in a buffer on the stack: Verify does this for every
-// entry. It reports false if the entry's record digest cannot be taken.
-func sumRows(seeds *rowSeeds, sums *[3]indexSum, h hash.Hash, e *Entry, seq uint64, leaf Hash) bool {
-	d, ok := recordDigestWith(h, e)
-	if !ok {
-		return false
-	}
+// entry. With digest (Ledger.idDigest) the id row carries the record's
+// SHA-256, taken with h; sumRows reports false if it cannot be.
+func sumRows(seeds *rowSeeds, sums *[3]indexSum, h hash.Hash, e *Entry, seq uint64, leaf Hash, digest bool) bool {
 	var buf [160]byte
-	// id: prefixID id -> seq digest
+	// id: prefixID id -> seq [digest]
 	row := append(buf[:0], 0, 17, prefixID)
 	row = append(row, e.ID[:]...)
 	row = binary.BigEndian.AppendUint64(row, seq)
-	sums[0].addRow(seeds, append(row, d[:]...))
+	if digest {
+		d, ok := recordDigestWith(h, e)
+		if !ok {
+			return false
+		}
+		row = append(row, d[:]...)
+	}
+	sums[0].addRow(seeds, row)
 	if e.CaseID != uuid.Nil {
 		// case: prefixCase case case_seq -> seq leaf
 		row = append(buf[:0], 0, 25, prefixCase)
@@ -455,9 +459,12 @@ func (s *indexSum) addRow(seeds *rowSeeds, row []byte) {
 	s.n++
 }
 
-// expectedRows returns the index rows an entry implies.
-func expectedRows(e *Entry, seq uint64, leaf Hash) (id, cs, dev [2][]byte) {
-	if d, ok := recordDigest(e); ok {
+// expectedRows returns the index rows an entry implies; digest says whether
+// the id index values carry the record's digest (Ledger.idDigest).
+func expectedRows(e *Entry, seq uint64, leaf Hash, digest bool) (id, cs, dev [2][]byte) {
+	if !digest {
+		id = [2][]byte{idKey(e.ID), seqKey(0, seq)[1:]}
+	} else if d, ok := recordDigest(e); ok {
 		id = [2][]byte{idKey(e.ID), append(seqKey(0, seq)[1:], d[:]...)}
 	}
 	if e.CaseID != uuid.Nil {
@@ -510,7 +517,7 @@ func (l *Ledger) locateIndexError(snap *pebble.Snapshot, size uint64) error {
 			eit.Close()
 			return &ChainError{Seq: seq, What: "entry does not decode"}
 		}
-		id, cs, dev := expectedRows(e, seq, LeafHash(eit.Value()))
+		id, cs, dev := expectedRows(e, seq, LeafHash(eit.Value()), l.idDigest)
 		for i, row := range [3][2][]byte{id, cs, dev} {
 			if row[0] == nil {
 				continue
@@ -548,7 +555,7 @@ func (l *Ledger) locateIndexError(snap *pebble.Snapshot, size uint64) error {
 				e, err := ScanEntry(eb)
 				ok = err == nil
 				if ok {
-					id, cs, dev := expectedRows(e, seq, LeafHash(eb))
+					id, cs, dev := expectedRows(e, seq, LeafHash(eb), l.idDigest)
 					row := [3][2][]byte{id, cs, dev}[i]
 					ok = bytes.Equal(row[0], k) && bytes.Equal(row[1], v)
 				}
