@@ -170,7 +170,7 @@ func scanEntryInto(b []byte, e *Entry) error {
 	if e.ID, err = uuidField(env.ID, "id", true); err != nil {
 		return err
 	}
-	if e.Type, err = stringField(env.Type, "type", true); err != nil {
+	if e.Type, err = stringFieldIn(recordTypes, env.Type, "type", true); err != nil {
 		return err
 	}
 	if e.CaseID, err = uuidField(env.CaseID, "case_id", false); err != nil {

@@ -57,7 +57,7 @@ type Record struct {
 	DeviceID   string
 	DeviceSeq  int64 // -1 when the device sent no seq
 
-	canonical []byte   // RFC 8785 canonical JSON of the record
+	canonical []byte // RFC 8785 canonical JSON of the record
 
 	fieldsOnce sync.Once
 	fields     map[string]any
@@ -168,7 +168,7 @@ func recordFromCanonical(c []byte) (*Record, error) {
 	if r.ID, err = uuidField(env.ID, "id", true); err != nil {
 		return nil, err
 	}
-	typ, err := stringField(env.Type, "type", true)
+	typ, err := stringFieldIn(recordTypes, env.Type, "type", true)
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +211,12 @@ func ParseTimestamp(s string) (time.Time, error) {
 // stringField decodes a JSON string member; absent is "" (an error if
 // required).
 func stringField(v jsontext.Value, k string, required bool) (string, error) {
+	return stringFieldIn(nil, v, k, required)
+}
+
+// stringFieldIn is stringField taking a plain string's value from in when in
+// is not nil.
+func stringFieldIn(in *interner, v jsontext.Value, k string, required bool) (string, error) {
 	if v == nil {
 		if required {
 			return "", invalid(CodeMissingField, k, "%s is required", k)
@@ -223,6 +229,9 @@ func stringField(v jsontext.Value, k string, required bool) (string, error) {
 	if plainString(v) {
 		if len(v) == 2 && required {
 			return "", invalid(CodeMissingField, k, "%s must not be empty", k)
+		}
+		if in != nil {
+			return in.get(v[1 : len(v)-1]), nil
 		}
 		return string(v[1 : len(v)-1]), nil
 	}

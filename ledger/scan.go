@@ -68,7 +68,7 @@ func scanDevice(v jsontext.Value) (id string, seq int64, err error) {
 	if err := scanEnvelope(v, &env); err != nil {
 		return "", 0, invalid(CodeInvalidField, "device", "%v", err)
 	}
-	if id, err = stringField(env.ID, "device.id", true); err != nil {
+	if id, err = stringFieldIn(deviceIDs, env.ID, "device.id", true); err != nil {
 		return "", 0, err
 	}
 	seq = -1

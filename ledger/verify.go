@@ -236,15 +236,11 @@ func (l *Ledger) verifyRange(ctx context.Context, snap *pebble.Snapshot, v *Chai
 			}
 			idx := uint64(tlog.StoredHashIndex(0, int64(seq)))
 			for i, h := range v.stored {
-				what := "stored leaf hash"
-				if i > 0 {
-					what = fmt.Sprintf("stored tree hash (level %d)", i)
-				}
 				if !hit.Valid() || be64(hit.Key()[1:]) != idx+uint64(i) {
-					return &ChainError{Seq: seq, What: what + " missing"}
+					return &ChainError{Seq: seq, What: storedHashName(i) + " missing"}
 				}
 				if !bytes.Equal(hit.Value(), h[:]) {
-					return &ChainError{Seq: seq, What: what, Want: Hex(h), Got: fmt.Sprintf("%x", hit.Value())}
+					return &ChainError{Seq: seq, What: storedHashName(i), Want: Hex(h), Got: fmt.Sprintf("%x", hit.Value())}
 				}
 				hit.Next()
 			}
@@ -269,6 +265,14 @@ func (l *Ledger) verifyRange(ctx context.Context, snap *pebble.Snapshot, v *Chai
 		return &ChainError{Seq: head.Size, What: fmt.Sprintf("tree hash %d beyond the head", be64(hit.Key()[1:]))}
 	}
 	return nil
+}
+
+// storedHashName names the i-th stored hash an entry adds (level i).
+func storedHashName(i int) string {
+	if i == 0 {
+		return "stored leaf hash"
+	}
+	return fmt.Sprintf("stored tree hash (level %d)", i)
 }
 
 // verifyChunk is a run of consecutive entries, decoded and hashed by a
