@@ -7,7 +7,9 @@ package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math/bits"
 )
 
 // Errors for input whose structure cannot be followed.
@@ -70,22 +72,11 @@ func SkipValue(b []byte, i int) (int, error) {
 func SkipString(b []byte, i int) (int, error) {
 	j := i + 1
 	for {
-		k := -1
-		for n := j; n < len(b) && n < j+16; n++ { // short strings: no call
-			if b[n] == '"' {
-				k = n - j
-				break
-			}
-		}
-		if k < 0 && len(b) > j+16 {
-			if k = bytes.IndexByte(b[j+16:], '"'); k >= 0 {
-				k += 16
-			}
-		}
+		k := indexQuote(b, j)
 		if k < 0 {
 			return 0, ErrUnterminated
 		}
-		j += k
+		j = k
 		escapes := 0
 		for p := j - 1; p > i && b[p] == '\\'; p-- {
 			escapes++
@@ -95,4 +86,25 @@ func SkipString(b []byte, i int) (int, error) {
 		}
 		j++
 	}
+}
+
+// indexQuote returns the index of the first '"' in b at or after j, or -1.
+// Most strings in an entry are short: the first 16 bytes are looked at
+// eight at a time (a word with a zero byte where b has a quote), longer
+// ones with bytes.IndexByte.
+func indexQuote(b []byte, j int) int {
+	const ones, highs, quotes = 0x0101010101010101, 0x8080808080808080, 0x2222222222222222
+	n := j
+	for end := min(j+16, len(b)); n+8 <= end; n += 8 {
+		x := binary.LittleEndian.Uint64(b[n:]) ^ quotes
+		// x has a zero byte where b has a quote; the lowest byte flagged
+		// here is the first such exactly (higher ones may be borrows).
+		if t := (x - ones) &^ x & highs; t != 0 {
+			return n + bits.TrailingZeros64(t)/8
+		}
+	}
+	if k := bytes.IndexByte(b[n:], '"'); k >= 0 {
+		return n + k
+	}
+	return -1
 }
