@@ -185,8 +185,8 @@ func (l *Ledger) finishVerify(v *ChainVerifier, head Head, cp *Checkpoint, from 
 
 // verifyRange feeds entries [v.Size(), head.Size) to v and checks the stored
 // tree hashes each one implies. With sums non-nil it also adds every entry's
-// index rows to them, hashed with seeds. Decoding, hashing and index rows run on all cores; the
-// chain and the tree are checked in seq order.
+// index rows to them, hashed with seeds. Decoding, hashing and index rows
+// run on all cores; the chain and the tree are checked in seq order.
 func (l *Ledger) verifyRange(ctx context.Context, snap *pebble.Snapshot, v *ChainVerifier, head Head, seeds *rowSeeds, sums *[3]indexSum) error {
 	from := v.Size()
 	hit, err := snap.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixHash, uint64(tlog.StoredHashIndex(0, int64(from)))), UpperBound: []byte{prefixHash + 1}})
