@@ -49,11 +49,12 @@ func Validate(rec map[string]any, now time.Time, opts Options) *Error {
 		}
 	}
 
-	if err := checkMoney("data", data); err != nil {
+	dataPath := &path{name: "data"}
+	if err := checkMoney(dataPath, data); err != nil {
 		return err
 	}
 	for _, f := range t.Fields {
-		if err := checkMember(data, "data", f); err != nil {
+		if err := checkMember(data, dataPath, f); err != nil {
 			return err
 		}
 	}
@@ -120,27 +121,51 @@ func checkCaseID(rec map[string]any, required bool) *Error {
 // checkEnvelopeExtras checks the parts of the envelope the ledger leaves
 // alone: officers and media.
 func checkEnvelopeExtras(rec map[string]any, mediaItems int) *Error {
-	officer := objectElem(opt("id", KindString), opt("cert_no", KindString), opt("name", KindString))
-	media := objectElem(req("sha256", KindSHA256), opt("size", KindInt),
-		opt("content_type", KindString), opt("started_at", KindTime), opt("ended_at", KindTime))
-	if err := checkMember(rec, "", optional(list("officers", 0, officer))); err != nil {
+	if err := checkMember(rec, nil, officersField); err != nil {
 		return err
 	}
-	return checkMember(rec, "", Field{Name: "media", Kind: KindArray,
-		Required: mediaItems > 0, MinItems: mediaItems, Elem: &media})
+	return checkMember(rec, nil, Field{Name: "media", Kind: KindArray,
+		Required: mediaItems > 0, MinItems: mediaItems, Elem: &mediaElem})
 }
 
-// checkMember checks the member f.Name of obj, which lives at path parent.
-func checkMember(obj map[string]any, parent string, f Field) *Error {
-	path := join(parent, f.Name)
+// The envelope's officers and media, as fields.
+var (
+	officersField = optional(list("officers", 0, objectElem(opt("id", KindString), opt("cert_no", KindString), opt("name", KindString))))
+	mediaElem     = objectElem(req("sha256", KindSHA256), opt("size", KindInt),
+		opt("content_type", KindString), opt("started_at", KindTime), opt("ended_at", KindTime))
+)
+
+// path is where a value lies in a record: the member name of parent, or
+// (elem) its element index. It is rendered only for an error, so that
+// checking a record that passes builds no strings.
+type path struct {
+	parent *path
+	name   string
+	index  int
+	elem   bool
+}
+
+func (p *path) String() string {
+	if p == nil {
+		return ""
+	}
+	if p.elem {
+		return fmt.Sprintf("%s[%d]", p.parent, p.index)
+	}
+	return join(p.parent.String(), p.name)
+}
+
+// checkMember checks the member f.Name of obj, which lives at parent.
+func checkMember(obj map[string]any, parent *path, f Field) *Error {
+	at := &path{parent: parent, name: f.Name}
 	v, ok := obj[f.Name]
 	if !ok || v == nil {
 		if f.Required {
-			return &Error{CodeMissingField, path, "is required"}
+			return &Error{CodeMissingField, at.String(), "is required"}
 		}
 		return nil
 	}
-	return checkValue(v, path, f)
+	return checkValue(v, at, f)
 }
 
 func join(parent, name string) string {
@@ -150,10 +175,10 @@ func join(parent, name string) string {
 	return parent + "." + name
 }
 
-// checkValue checks that v, found at path, has the shape f describes.
-func checkValue(v any, path string, f Field) *Error {
+// checkValue checks that v, found at at, has the shape f describes.
+func checkValue(v any, at *path, f Field) *Error {
 	bad := func(format string, args ...any) *Error {
-		return &Error{CodeInvalidField, path, fmt.Sprintf(format, args...)}
+		return &Error{CodeInvalidField, at.String(), fmt.Sprintf(format, args...)}
 	}
 	switch f.Kind {
 	case KindString:
@@ -174,7 +199,7 @@ func checkValue(v any, path string, f Field) *Error {
 		}
 	case KindFen:
 		if n, ok := integer(v); !ok || n < 0 {
-			return &Error{CodeMoneyNotFen, path, "must be a non-negative integer number of fen"}
+			return &Error{CodeMoneyNotFen, at.String(), "must be a non-negative integer number of fen"}
 		}
 	case KindTime:
 		if _, err := parseTime(v); err != nil {
@@ -216,7 +241,7 @@ func checkValue(v any, path string, f Field) *Error {
 			return bad("must be an object")
 		}
 		for _, sub := range f.Fields {
-			if err := checkMember(obj, path, sub); err != nil {
+			if err := checkMember(obj, at, sub); err != nil {
 				return err
 			}
 		}
@@ -229,9 +254,9 @@ func checkValue(v any, path string, f Field) *Error {
 			return bad("must have at least %d element(s)", f.MinItems)
 		}
 		for i, e := range arr {
-			ep := fmt.Sprintf("%s[%d]", path, i)
+			ep := &path{parent: at, index: i, elem: true}
 			if e == nil {
-				return &Error{CodeInvalidField, ep, "must not be null"}
+				return &Error{CodeInvalidField, ep.String(), "must not be null"}
 			}
 			if err := checkValue(e, ep, *f.Elem); err != nil {
 				return err
@@ -251,15 +276,15 @@ func codes(vs []Value) string {
 	return strings.Join(cs, ", ")
 }
 
-// checkMoney walks v (found at path) and checks every member named *_fen.
-func checkMoney(path string, v any) *Error {
+// checkMoney walks v (found at at) and checks every member named *_fen.
+func checkMoney(at *path, v any) *Error {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
-			p := join(path, k)
+			p := &path{parent: at, name: k}
 			if strings.HasSuffix(k, "_fen") {
 				if n, ok := integer(e); !ok || n < 0 {
-					return &Error{CodeMoneyNotFen, p, "must be a non-negative integer number of fen"}
+					return &Error{CodeMoneyNotFen, p.String(), "must be a non-negative integer number of fen"}
 				}
 				continue
 			}
@@ -269,7 +294,7 @@ func checkMoney(path string, v any) *Error {
 		}
 	case []any:
 		for i, e := range x {
-			if err := checkMoney(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
+			if err := checkMoney(&path{parent: at, index: i, elem: true}, e); err != nil {
 				return err
 			}
 		}
