@@ -31,18 +31,25 @@ func reportRate(b *testing.B, n int, wall time.Time, cpu time.Duration) {
 	b.ReportMetric(float64((benchutil.CPUTime()-cpu).Microseconds())/float64(n), "cpu-µs/event")
 }
 
+// benchDir is a fresh directory for a benchmark's Pebble: under
+// LIUHEN_BENCH_DIR when set (a real disk; b.TempDir may be tmpfs).
+func benchDir(b *testing.B) string {
+	b.Helper()
+	dir := os.Getenv("LIUHEN_BENCH_DIR")
+	if dir == "" {
+		return b.TempDir()
+	}
+	dir, err := os.MkdirTemp(dir, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 func benchLedger(b *testing.B) *Ledger {
 	b.Helper()
-	dir := os.Getenv("LIUHEN_BENCH_DIR") // a real disk; t.TempDir may be tmpfs
-	if dir == "" {
-		dir = b.TempDir()
-	} else {
-		var err error
-		if dir, err = os.MkdirTemp(dir, "bench"); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { os.RemoveAll(dir) })
-	}
+	dir := benchDir(b)
 	l, err := Create(Config{Dir: dir + "/l", Origin: testOrigin, Signer: testSigner, CheckpointInterval: benchCPInterval, CacheSize: benchCache})
 	if err != nil {
 		b.Fatal(err)
@@ -175,16 +182,7 @@ var benchCPInterval = func() time.Duration {
 // parsing, hashing or sequencing. Pebble groups concurrent synced commits
 // into one WAL fsync itself.
 func BenchmarkRawPebbleGroupCommit(b *testing.B) {
-	dir := os.Getenv("LIUHEN_BENCH_DIR")
-	if dir == "" {
-		dir = b.TempDir()
-	} else {
-		var err error
-		if dir, err = os.MkdirTemp(dir, "bench"); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { os.RemoveAll(dir) })
-	}
+	dir := benchDir(b)
 	cfg := Config{Dir: dir}
 	cfg.setDefaults()
 	cache := newCache(&cfg)
