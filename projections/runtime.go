@@ -69,6 +69,9 @@ type Config struct {
 	// CacheSize is each store's Pebble block cache, in bytes, on top of
 	// the room Pebble reserves in it for memtables. Default 32 MiB.
 	CacheSize int64
+	// MemTableSize is each store's Pebble memtable size, in bytes. Default
+	// 32 MiB. A smaller one saves memory and flushes more often.
+	MemTableSize int64
 	// Logger receives operational messages. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -87,6 +90,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.CacheSize < 0 {
 		errs = append(errs, errors.New("projections: Config.CacheSize is negative"))
+	}
+	if cfg.MemTableSize < 0 {
+		errs = append(errs, errors.New("projections: Config.MemTableSize is negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -118,6 +124,9 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = 32 << 20
+	}
+	if cfg.MemTableSize == 0 {
+		cfg.MemTableSize = 32 << 20
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -185,16 +186,13 @@ func (s *Store) writeCurrent(name string) error {
 	return d.Sync()
 }
 
-// storeMemTableSize is each read model's Pebble memtable size.
-const storeMemTableSize = 32 << 20
-
 func (s *Store) pebbleOptions() *pebble.Options {
 	o := &pebble.Options{
 		// Pebble reserves the memory of its memtables inside the block
 		// cache; without room for two on top, the cache holds no blocks.
-		CacheSize:          s.rt.cfg.CacheSize + 2*storeMemTableSize,
+		CacheSize:          s.rt.cfg.CacheSize + 2*s.rt.cfg.MemTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
-		MemTableSize:       storeMemTableSize,
+		MemTableSize:       uint64(s.rt.cfg.MemTableSize),
 		Logger:             quietLogger{s.rt.cfg.Logger},
 	}
 	// Applying an entry reads keys that are often absent (a case's first
@@ -315,6 +313,21 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 		return nil, err
 	}
 	return &Snapshot{snap: snap, b: b, Size: size}, nil
+}
+
+// Compact flushes the serving build's memtables to disk and compacts all
+// of its data: for maintenance, and for tests that need now what Pebble
+// otherwise does in its own time (writes meeting their deletions).
+func (s *Store) Compact(ctx context.Context) error {
+	s.mu.RLock()
+	b := s.cur
+	b.readers.Add(1)
+	s.mu.RUnlock()
+	defer b.readers.Done()
+	if err := b.db.Flush(); err != nil {
+		return err
+	}
+	return b.db.Compact(ctx, []byte{0}, bytes.Repeat([]byte{0xff}, 64), true)
 }
 
 // Get returns a copy of the value of key, or nil if it is absent.

@@ -55,6 +55,16 @@ func (tx *Tx) Delete(key []byte) error {
 	return tx.b.Delete(key, nil)
 }
 
+// SingleDelete deletes key, which must have been written exactly once with
+// Put since it was last deleted (with SingleDelete or Delete), and never
+// with Set or Save. Pebble drops such a write and its deletion together
+// where they meet (a memtable flush, a compaction) instead of carrying a
+// tombstone down the levels: for an index entry that lives a short while.
+// Deleting a key written twice this way may bring an older value back.
+func (tx *Tx) SingleDelete(key []byte) error {
+	return tx.b.SingleDelete(key, nil)
+}
+
 // Load returns the object stored under key, decoded with decode, or nil if
 // the key is absent. Objects are cached decoded between entries (and
 // batches), so a caller that changes the object must Save it before it

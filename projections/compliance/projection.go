@@ -20,7 +20,7 @@ const Name = "compliance"
 
 // schema is the version of Apply's writes; Version adds a fingerprint of
 // the parameters and the calendar.
-const schema = 3
+const schema = 4
 
 // Config configures the projection. The zero value of every field means its
 // default.
@@ -379,6 +379,14 @@ func (p *Projection) reindex(tx *projections.Tx, c *caseState, id uuid.UUID, seq
 			continue
 		}
 		k = bytes.Clone(k) // kept in the state
+		if j >= 0 {
+			// The key is indexed with other content: deleted first, so
+			// that every live key is written once per deletion
+			// (SingleDelete's contract).
+			if err := tx.SingleDelete(k); err != nil {
+				return err
+			}
+		}
 		if err := tx.Put(k, encodeStored(f, seq)); err != nil {
 			return err
 		}
@@ -389,7 +397,7 @@ func (p *Projection) reindex(tx *projections.Tx, c *caseState, id uuid.UUID, seq
 			continue
 		}
 		if !slices.ContainsFunc(refs[kept:], func(n potRef) bool { return bytes.Equal(n.Key, r.Key) }) {
-			if err := tx.Delete(r.Key); err != nil {
+			if err := tx.SingleDelete(r.Key); err != nil {
 				return err
 			}
 		}

@@ -15,10 +15,11 @@ import (
 // the same findings, and that the report's counts by rule, over the years,
 // match the list. (The ledger's clock is the wall clock, so every synthetic
 // record is a late upload, shown from its recorded_at, after these dates.)
+// The incremental store has a tiny memtable (tinyMemTable).
 func TestSyntheticRebuild(t *testing.T) {
 	recs := synth.Year(synth.Options{Seed: 5, Cases: 150, Spill: true})
 	l := projtest.Ledger(t, recs[:1])
-	inc := newEngine(t, l, compliance.Params{}, 7)
+	inc := newEngine(t, l, compliance.Params{}, 7, tinyMemTable)
 	for i := 1; i < len(recs); {
 		n := min(len(recs)-i, 1+i%89)
 		projtest.Append(t, l, recs[i:i+n])

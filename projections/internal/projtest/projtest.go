@@ -50,14 +50,19 @@ func Append(tb testing.TB, l *ledger.Ledger, recs [][]byte) {
 	}
 }
 
-// Runtime returns a runtime over dir fed from l by feed consumers.
-func Runtime(tb testing.TB, l *ledger.Ledger, dir string, opts feed.Options) *projections.Runtime {
+// Runtime returns a runtime over dir fed from l by feed consumers. Each
+// configure function may change its configuration first.
+func Runtime(tb testing.TB, l *ledger.Ledger, dir string, opts feed.Options, configure ...func(*projections.Config)) *projections.Runtime {
 	tb.Helper()
-	rt, err := projections.New(projections.Config{
+	cfg := projections.Config{
 		Dir:     dir,
 		Consume: feed.Func(l, opts),
 		Size:    func(context.Context) (uint64, error) { return l.Head().Size, nil },
-	})
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	rt, err := projections.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
