@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"github.com/liuhen/liuhen/projections"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -483,57 +485,70 @@ func (h *potHasher) str(s string) {
 	h.d.WriteString(s)
 }
 
-// A live index value is a finding in binary: version:1 rule:str check:str
-// severity:str flags:1 (bit 0 open) message:str case:str n:uv seq:uv*
-// due:opttime actual:opttime surcharge:v from:time until:opttime fine:v
-// add:uv. The legal basis is the rule's, filled in when read.
-const storedVersion = 1
+// A live index value is what the key does not say of a finding, in binary:
+// version:1 severity:1 (0 violation, 1 warning) message:str n:uv seq:uv*
+// (the seqs after the first) due:opttime actual:opttime surcharge:v
+// until:opttime fine:v add:uv. The rule, check, status, from, case and
+// first seq are the key's (liveKey); the legal basis is the rule's, filled
+// in when read.
+const storedVersion = 2
 
 func encodeStored(f *pot, add uint64) []byte {
-	e := &encoder{b: make([]byte, 0, 64+len(f.Message)+len(f.Rule)+len(f.Check)+8*len(f.Seqs))}
+	e := &encoder{b: make([]byte, 0, 48+len(f.Message)+8*len(f.Seqs))}
 	e.byte1(storedVersion)
-	e.str(f.Rule)
-	e.str(f.Check)
-	e.str(f.Severity)
-	var flags byte
-	if f.Open {
-		flags = 1
-	}
-	e.byte1(flags)
+	e.byte1(severityCode(f.Severity))
 	e.str(f.Message)
-	e.str(f.CaseID)
-	e.uv(uint64(len(f.Seqs)))
-	for _, q := range f.Seqs {
+	e.uv(uint64(len(f.Seqs) - 1))
+	for _, q := range f.Seqs[1:] {
 		e.uv(q)
 	}
 	e.opttime(f.Due)
 	e.opttime(f.Actual)
 	e.v(f.SurchargeFen)
-	e.time(f.From)
 	e.opttime(f.Until)
 	e.v(f.FineFen)
 	e.uv(add)
 	return e.b
 }
 
-func (p *Projection) decodeStored(b []byte) (*stored, error) {
-	d := &decoder{b: b, loc: p.loc}
-	if d.byte1() != storedVersion {
+func severityCode(s string) byte {
+	if s == projections.Warning {
+		return 1
+	}
+	return 0
+}
+
+// decodeStored decodes the live index entry k, v.
+func (p *Projection) decodeStored(k, v []byte) (*stored, error) {
+	r, ok := parseLive(k)
+	d := &decoder{b: v, loc: p.loc}
+	if !ok || d.byte1() != storedVersion {
 		return nil, errState
 	}
 	s := &stored{}
 	f := &s.pot
-	f.Rule, f.Check, f.Severity = d.str(), d.str(), d.str()
-	f.Open = d.byte1()&1 != 0
-	f.Message, f.CaseID = d.str(), d.str()
-	f.Seqs = make([]uint64, d.count())
-	for i := range f.Seqs {
+	f.Rule, f.Check, f.Open, f.From = r.rule, strings.TrimRight(r.check, "+"), r.open, r.from.In(p.loc)
+	if r.case_ != uuid.Nil {
+		f.CaseID = r.case_.String()
+	}
+	switch d.byte1() {
+	case 0:
+		f.Severity = projections.Violation
+	case 1:
+		f.Severity = projections.Warning
+	default:
+		d.fail()
+	}
+	f.Message = d.str()
+	f.Seqs = make([]uint64, 1+d.count())
+	f.Seqs[0] = r.seq
+	for i := 1; i < len(f.Seqs); i++ {
 		f.Seqs[i] = d.uv()
 	}
 	f.Due, f.Actual, f.SurchargeFen = d.opttime(), d.opttime(), d.v()
-	f.From, f.Until, f.FineFen = d.time(), d.opttime(), d.v()
+	f.Until, f.FineFen = d.opttime(), d.v()
 	s.Add = d.uv()
-	if d.err != nil || len(d.b) != 0 || len(f.Seqs) == 0 {
+	if d.err != nil || len(d.b) != 0 {
 		return nil, errState
 	}
 	f.Basis = ruleByID[f.Rule].Basis

@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -61,24 +62,68 @@ func FuzzDecodeState(f *testing.F) {
 	})
 }
 
-// FuzzDecodeStored: the same for a live index value.
+// FuzzDecodeStored: the same for a live index entry (key and value).
 func FuzzDecodeStored(f *testing.F) {
 	p := fuzzProjection(f)
-	at := time.Date(2020, 5, 12, 10, 0, 0, 0, p.loc)
-	f.Add(encodeStored(&pot{Finding: projections.Finding{Rule: RulePayment15d, Check: "unpaid", Severity: projections.Warning, Open: true,
-		Message: "罚款逾期", CaseID: fuzzID.String(), Seqs: []uint64{3, 9}, Due: &at, SurchargeFen: 3000}, From: at, FineFen: 100000}, 12))
-	f.Add([]byte{storedVersion})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := p.decodeStored(b)
+	f0 := seedPot(p)
+	f.Add(liveKey(f0, fuzzID), encodeStored(f0, 12))
+	f.Add(append(liveKey(f0, fuzzID), '+'), []byte{storedVersion})
+	f.Fuzz(func(t *testing.T, k, v []byte) {
+		s, err := p.decodeStored(k, v)
 		if err != nil {
 			return
 		}
 		again := encodeStored(&s.pot, s.Add)
-		s2, err := p.decodeStored(again)
+		s2, err := p.decodeStored(k, again)
 		if err != nil || !bytes.Equal(encodeStored(&s2.pot, s2.Add), again) {
 			t.Fatalf("re-encoded value differs or fails: %v", err)
 		}
 	})
+}
+
+func seedPot(p *Projection) *pot {
+	at := time.Date(2020, 5, 12, 10, 0, 0, 0, p.loc)
+	due := at.AddDate(0, 0, 15)
+	return &pot{Finding: projections.Finding{Rule: RulePayment15d, Check: "unpaid", Severity: projections.Warning, Open: true,
+		Basis: ruleByID[RulePayment15d].Basis, Message: "罚款逾期", CaseID: fuzzID.String(), Seqs: []uint64{3, 9}, Due: &due,
+		SurchargeFen: 3000}, From: due, Until: &at, FineFen: 100000}
+}
+
+// TestStoredRoundTrip: a finding comes back whole from its live key and
+// value, also under a key with the duplicate suffix, and without a case.
+func TestStoredRoundTrip(t *testing.T) {
+	p := fuzzProjection(t)
+	f := seedPot(p)
+	caseless := *seedPot(p)
+	caseless.CaseID, caseless.Severity, caseless.Open, caseless.Seqs = "", projections.Violation, false, []uint64{7}
+	for _, c := range []struct {
+		f   *pot
+		key []byte
+	}{
+		{f, liveKey(f, fuzzID)},
+		{f, append(liveKey(f, fuzzID), '+', '+')},
+		{&caseless, liveKey(&caseless, uuid.Nil)},
+	} {
+		s, err := p.decodeStored(c.key, encodeStored(c.f, 12))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := mustJSONOf(t, s.pot), mustJSONOf(t, *c.f); got != want || s.Add != 12 {
+			t.Errorf("decoded %s add %d,\nwant    %s add 12", got, s.Add, want)
+		}
+	}
+	if _, err := p.decodeStored([]byte("cm/x"), encodeStored(f, 12)); err == nil {
+		t.Error("decodeStored with a key that is not a live key = nil error")
+	}
+}
+
+func mustJSONOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestStateRoundTrip(t *testing.T) {

@@ -55,7 +55,7 @@ func (p *Projection) Case(sn *projections.Snapshot, id uuid.UUID, now time.Time)
 		if v == nil {
 			return nil, nil, fmt.Errorf("compliance: case %s: index entry %x missing", id, r.Key)
 		}
-		s, err := p.decodeStored(v)
+		s, err := p.decodeStored(r.Key, v)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -159,7 +159,7 @@ func (p *Projection) List(sn *projections.Snapshot, f Filter, now time.Time, lim
 				ok = it.SeekGE(ruleEnd)
 				continue
 			}
-			s, err := p.decodeStored(it.Value())
+			s, err := p.decodeStored(k, it.Value())
 			if err != nil {
 				return nil, err
 			}
@@ -231,7 +231,7 @@ func (p *Projection) scanYear(sn *projections.Snapshot, year int, rule string, s
 			lo := binary.BigEndian.AppendUint64(slices.Clip(pre), timeKey(y0))
 			up := binary.BigEndian.AppendUint64(slices.Clip(pre), timeKey(hi))
 			if err := scan(sn, lo, up, func(k, v []byte) error {
-				s, err := p.decodeStored(v)
+				s, err := p.decodeStored(k, v)
 				if err != nil {
 					return err
 				}
