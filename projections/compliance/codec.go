@@ -187,7 +187,7 @@ func (p *Projection) encodeState(c *caseState) ([]byte, error) {
 	var prevSeq uint64
 	var prevAt int64
 	for i := range c.Evs {
-		ev := &c.Evs[i]
+		ev := c.Evs[i]
 		// Which optional fields follow, so that absent ones cost nothing.
 		var has uint16
 		for b, ok := range [...]bool{len(ev.Offs) > 0, ev.Outcome != "", len(ev.Pen) > 0, ev.Fen != 0, ev.Flags != 0,
@@ -311,11 +311,13 @@ func (p *Projection) decodeState(id uuid.UUID, b []byte) (*caseState, error) {
 	f := d.byte1()
 	c.Org, c.Minor = f&1 != 0, f&2 != 0
 	if n := d.count(); n > 0 {
-		c.Evs = make([]event, n, n+1) // room for the entry being applied
+		evs := make([]event, n)
+		c.Evs = make([]*event, n, n+1) // room for the entry being applied
 		var prevSeq uint64
 		var prevAt int64
 		for i := range c.Evs {
-			ev := &c.Evs[i]
+			ev := &evs[i]
+			c.Evs[i] = ev
 			has := d.uv()
 			ev.Seq = prevSeq + uint64(d.v())
 			if c := d.byte1(); c != 0 && int(c) < len(typeNames) {

@@ -25,7 +25,7 @@ func seedState(p *Projection) []byte {
 	at := time.Date(2020, 5, 12, 10, 0, 0, 0, cst)
 	ref := uint64(3)
 	c := &caseState{Proc: "general", Cat: "dust", Org: true,
-		Evs: []event{{Seq: 1, Type: "case.opened", At: at}, {Seq: 3, Type: "decision.made", At: at.Add(time.Hour), Pen: []string{"fine"}, Fen: 100000, Doc: "罚字第1号", Flags: flagMajor},
+		Evs: []*event{{Seq: 1, Type: "case.opened", At: at}, {Seq: 3, Type: "decision.made", At: at.Add(time.Hour), Pen: []string{"fine"}, Fen: 100000, Doc: "罚字第1号", Flags: flagMajor},
 			{Seq: 4, Type: "decision.published", At: at.Add(2 * time.Hour), Ref: &ref, Media: []span{{From: &at}}}, {Seq: 5, Type: "case.extended", At: at, N: 30}},
 		Recs:   []recording{{Seq: 2, From: at, To: at.Add(time.Hour), Gaps: [][2]string{{"a", "b"}}}},
 		Static: []pot{{Finding: projections.Finding{Rule: RuleTwoOfficers, Check: "officers", Severity: projections.Violation, Seqs: []uint64{1}}, From: at}},

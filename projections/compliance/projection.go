@@ -316,7 +316,7 @@ func (p *Projection) Apply(ctx context.Context, tx *projections.Tx, e *projectio
 		return nil
 	}
 	if c == nil {
-		c = &caseState{Evs: make([]event, 0, 8)}
+		c = &caseState{Evs: make([]*event, 0, 8)}
 	}
 	c.Static = append(c.Static, local...)
 	c.apply(e, d, p.loc)

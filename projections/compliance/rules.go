@@ -344,7 +344,7 @@ func (x *eval) investigators() map[string]bool {
 func (x *eval) penalties() []int {
 	if !x.hasPens {
 		for i := range x.c.Evs {
-			if e := &x.c.Evs[i]; e.Type == "decision.made" && e.Outcome == catalog.OutcomePenalty {
+			if e := x.c.Evs[i]; e.Type == "decision.made" && e.Outcome == catalog.OutcomePenalty {
 				x.pens = append(x.pens, i)
 			}
 		}
@@ -357,7 +357,7 @@ func (x *eval) penalties() []int {
 // confirmed it illegal): the first such result after it.
 func (x *eval) revokedAt(i int) (time.Time, bool) {
 	for j := i + 1; j < len(x.c.Evs); j++ {
-		e := &x.c.Evs[j]
+		e := x.c.Evs[j]
 		if (e.Type == "reconsideration.decided" || e.Type == "lawsuit.judged") &&
 			(e.Outcome == catalog.ReconsiderationRevoked || e.Outcome == catalog.ReconsiderationConfirmedIllegal) {
 			return e.At, true
@@ -369,7 +369,7 @@ func (x *eval) revokedAt(i int) (time.Time, bool) {
 // major reports whether the decision at index i is major (重大): flagged,
 // or in the agency's list.
 func (x *eval) major(i int) bool {
-	d := &x.c.Evs[i]
+	d := x.c.Evs[i]
 	if d.flag(flagMajor) {
 		return true
 	}
@@ -398,7 +398,7 @@ func (x *eval) servedAt(i int) (int, time.Time, bool) {
 		return i, x.c.Evs[i].At, true
 	}
 	for j := i + 1; j < len(x.c.Evs); j++ {
-		e := &x.c.Evs[j]
+		e := x.c.Evs[j]
 		if e.Type == "decision.made" {
 			break
 		}
@@ -444,7 +444,7 @@ func (x *eval) paidInFull(i, before int) int {
 
 // mustPublish reports whether the decision at index i must be published.
 func (x *eval) mustPublish(i int) bool {
-	d := &x.c.Evs[i]
+	d := x.c.Evs[i]
 	return d.Type == "decision.made" && d.Outcome == catalog.OutcomePenalty && (x.general() || x.p.params.Publish.IncludeSimple) &&
 		!x.c.Minor && d.Exempt == ""
 }
@@ -453,9 +453,9 @@ func (x *eval) mustPublish(i int) bool {
 // index i: by decision_seq, else by document number, else the latest
 // decision before the publication.
 func (x *eval) publication(i int) int {
-	d := &x.c.Evs[i]
+	d := x.c.Evs[i]
 	for j := i + 1; j < len(x.c.Evs); j++ {
-		e := &x.c.Evs[j]
+		e := x.c.Evs[j]
 		if e.Type != "decision.published" {
 			continue
 		}

@@ -45,12 +45,12 @@ func (x *eval) avCoverage() {
 		if !x.p.scenes[e.Type] && !(e.Method != "" && x.p.scenes[e.Type+":"+e.Method]) {
 			continue
 		}
-		if x.covered(&e) {
+		if x.covered(e) {
 			continue
 		}
 		due := e.At.Add(x.p.params.AV.Grace.d())
 		x.finding(RuleAVCoverage, "missing", projections.Violation, true, due, at(due), nil,
-			fmt.Sprintf("%s（%s）无覆盖该时点的音像记录", sceneName(&e), x.p.minute(e.At)), e.Seq)
+			fmt.Sprintf("%s（%s）无覆盖该时点的音像记录", sceneName(e), x.p.minute(e.At)), e.Seq)
 	}
 }
 
@@ -89,7 +89,7 @@ func (x *eval) closePreconditions() {
 	if ci < 0 {
 		return
 	}
-	c := &x.c.Evs[ci]
+	c := x.c.Evs[ci]
 	var open []int
 	for i := range ci {
 		switch x.c.Evs[i].Type {
@@ -100,7 +100,7 @@ func (x *eval) closePreconditions() {
 				open = open[:len(open)-1]
 			}
 		case "decision.made":
-			if disposes(&x.c.Evs[i]) {
+			if disposes(x.c.Evs[i]) {
 				open = nil
 			}
 		}
@@ -120,7 +120,7 @@ func (x *eval) closePreconditions() {
 	}
 	if n := len(decided); n > 0 {
 		i := decided[n-1]
-		d := &x.c.Evs[i]
+		d := x.c.Evs[i]
 		if d.Fen > 0 && x.paidInFull(i, ci) < 0 && x.lastBefore("enforcement.applied", ci) < 0 {
 			x.finding(RuleClosePreconditions, "unpaid", projections.Violation, false, c.At, nil, at(c.At),
 				fmt.Sprintf("结案时罚款%s未缴清，且未申请强制执行", yuan(d.Fen)), d.Seq, c.Seq)

@@ -19,7 +19,7 @@ import (
 // be done.
 func (x *eval) deadline(rule string, due time.Time, done int, open bool, lateMsg, missingMsg string, seqs ...uint64) {
 	if done >= 0 {
-		d := &x.c.Evs[done]
+		d := x.c.Evs[done]
 		if d.At.After(due) {
 			x.finding(rule, "late", projections.Violation, false, due, at(due), at(d.At),
 				fmt.Sprintf(lateMsg, x.p.day(d.At), x.p.day(due)), append(seqs, d.Seq)...)
@@ -41,14 +41,14 @@ func (x *eval) decision90d() {
 	if oi < 0 {
 		return
 	}
-	o := &x.c.Evs[oi]
+	o := x.c.Evs[oi]
 	dp := x.p.params.Decision
 	// last is the period's last day as counted; due where it ends (moved
 	// off a day off). An extension counts if approved before the period
 	// ended, and adds its days to the last day as counted.
 	last := x.days(o.At, dp.Days)
 	for i := oi + 1; i < len(x.c.Evs); i++ {
-		if e := &x.c.Evs[i]; e.Type == "case.extended" && !e.At.After(x.ends(last)) && e.N > 0 {
+		if e := x.c.Evs[i]; e.Type == "case.extended" && !e.At.After(x.ends(last)) && e.N > 0 {
 			last = x.days(last, e.N)
 		}
 	}
@@ -129,7 +129,7 @@ func (x *eval) measure30d() {
 	mp := x.p.params.Measure
 	var all, open []*measure
 	for i := range x.c.Evs {
-		e := &x.c.Evs[i]
+		e := x.c.Evs[i]
 		switch e.Type {
 		case "measure.imposed":
 			term := e.N
@@ -148,7 +148,7 @@ func (x *eval) measure30d() {
 				continue
 			}
 			m := open[len(open)-1]
-			me := &x.c.Evs[m.i]
+			me := x.c.Evs[m.i]
 			if e.At.After(m.due) {
 				x.finding(RuleMeasure30d, "extension-late", projections.Violation, false, e.At, at(m.due), at(e.At),
 					fmt.Sprintf("延长查封扣押于%s决定，原期限已于%s届满", x.p.day(e.At), x.p.day(m.due)), e.Seq, me.Seq)
@@ -211,7 +211,7 @@ func (x *eval) publish7wd() {
 		if !x.mustPublish(i) {
 			continue
 		}
-		d := &x.c.Evs[i]
+		d := x.c.Evs[i]
 		due := x.period(d.At, per)
 		pi := x.publication(i)
 		if pi < 0 {
@@ -270,21 +270,21 @@ func (x *eval) payment15d() {
 	if i < 0 {
 		return
 	}
-	d := &x.c.Evs[i]
+	d := x.c.Evs[i]
 	_, served, ok := x.servedAt(i)
 	if !ok {
 		return
 	}
 	due := x.due(served, x.p.params.Payment.Days)
 	for j := i + 1; j < len(x.c.Evs); j++ {
-		if e := &x.c.Evs[j]; e.Type == "payment.deferred" {
+		if e := x.c.Evs[j]; e.Type == "payment.deferred" {
 			if t, ok := x.deadlineAt(e.When); ok {
 				due = t
 			}
 		}
 	}
 	if pi := x.paidInFull(i, len(x.c.Evs)); pi >= 0 {
-		p := &x.c.Evs[pi]
+		p := x.c.Evs[pi]
 		if p.At.After(due) {
 			days := calendarDays(due, p.At, x.p.loc)
 			f := x.finding(RulePayment15d, "late", projections.Warning, false, due, at(due), at(p.At),
@@ -294,7 +294,7 @@ func (x *eval) payment15d() {
 		return
 	}
 	for j := i + 1; j < len(x.c.Evs); j++ {
-		if e := &x.c.Evs[j]; (e.Type == "enforcement.applied" || e.Type == "case.closed") && e.At.After(due) {
+		if e := x.c.Evs[j]; (e.Type == "enforcement.applied" || e.Type == "case.closed") && e.At.After(due) {
 			x.finding(RulePayment15d, "unpaid", projections.Warning, false, due, at(due), nil,
 				fmt.Sprintf("罚款%s逾期（缴纳期限%s）未缴清，已%s", yuan(d.Fen), x.p.day(due), map[string]string{
 					"enforcement.applied": "申请人民法院强制执行", "case.closed": "结案"}[e.Type]), d.Seq, e.Seq)
@@ -322,7 +322,7 @@ func (x *eval) courtEnforcement() {
 				"申请人民法院强制执行前未催告当事人履行义务", a.Seq)
 			continue
 		}
-		r := &x.c.Evs[ri]
+		r := x.c.Evs[ri]
 		if earliest := x.period(r.At, cp.ReminderLead); !a.At.After(earliest) {
 			x.finding(RuleCourtEnforcement, "reminder-short", projections.Violation, false, a.At, at(earliest), at(a.At),
 				fmt.Sprintf("催告书于%s送达，未满%s（至%s）即申请强制执行", x.p.day(r.At), periodName(cp.ReminderLead), x.p.day(earliest)), a.Seq, r.Seq)
@@ -332,14 +332,14 @@ func (x *eval) courtEnforcement() {
 	if i < 0 {
 		return
 	}
-	d := &x.c.Evs[i]
+	d := x.c.Evs[i]
 	_, served, ok := x.servedAt(i)
 	if !ok || x.first("reconsideration.filed", i) >= 0 || x.first("lawsuit.filed", i) >= 0 {
 		return
 	}
 	end := x.months(served, cp.ChallengeMonths)
 	for j := i + 1; j < len(x.c.Evs); j++ {
-		if e := &x.c.Evs[j]; e.Type == "payment.deferred" {
+		if e := x.c.Evs[j]; e.Type == "payment.deferred" {
 			if t, ok := x.deadlineAt(e.When); ok && t.After(end) {
 				end = t
 			}
@@ -347,7 +347,7 @@ func (x *eval) courtEnforcement() {
 	}
 	window := x.months(end, cp.WindowMonths)
 	if ai := x.first("enforcement.applied", i); ai >= 0 {
-		a := &x.c.Evs[ai]
+		a := x.c.Evs[ai]
 		switch {
 		case !a.At.After(end):
 			x.finding(RuleCourtEnforcement, "premature", projections.Violation, false, a.At, nil, at(a.At),

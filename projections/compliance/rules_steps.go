@@ -22,9 +22,9 @@ func (x *eval) filedBeforeInvestigation() {
 	if oi < 0 {
 		return
 	}
-	o := &x.c.Evs[oi]
+	o := x.c.Evs[oi]
 	for i := range oi {
-		e := &x.c.Evs[i]
+		e := x.c.Evs[i]
 		if !x.p.filingActs[e.Type] || e.flag(flagEmergency) || !e.At.Before(o.At) {
 			continue
 		}
@@ -45,14 +45,14 @@ func (x *eval) noticeBeforeDecision() {
 		return
 	}
 	for _, i := range x.penalties() {
-		d := &x.c.Evs[i]
+		d := x.c.Evs[i]
 		ni := x.lastBefore("notice.served", i)
 		if ni < 0 {
 			x.finding(RuleNoticeBeforeDecision, "missing", projections.Violation, false, d.At, nil, at(d.At),
 				"作出行政处罚决定前未记录行政处罚事先告知（告知拟作出的处罚及陈述、申辩、要求听证的权利）", d.Seq)
 			continue
 		}
-		n := &x.c.Evs[ni]
+		n := x.c.Evs[ni]
 		if !x.anyBetween(ni, i, "statement.recorded", "statement.waived", "hearing.held") {
 			w := x.p.params.Notice.Window
 			if due := x.period(x.effective(n), w); !d.At.After(due) {
@@ -93,17 +93,17 @@ func penaltyName(k string) string {
 // (Art 64(4)).
 func (x *eval) hearing() {
 	for ri := range x.c.Evs {
-		r := &x.c.Evs[ri]
+		r := x.c.Evs[ri]
 		if r.Type != "hearing.requested" {
 			continue
 		}
 		ni := x.lastBefore("notice.served", ri)
-		if ni < 0 || r.At.After(x.period(x.effective(&x.c.Evs[ni]), x.p.params.Hearing.RequestWindow)) {
+		if ni < 0 || r.At.After(x.period(x.effective(x.c.Evs[ni]), x.p.params.Hearing.RequestWindow)) {
 			continue // no notice, or requested late: the request does not bind
 		}
 		hi, held, di := x.first("hearing.notified", ri), x.first("hearing.held", ri), x.first("decision.made", ri)
 		if hi >= 0 && (di < 0 || hi < di) {
-			h := &x.c.Evs[hi]
+			h := x.c.Evs[hi]
 			lead := x.p.params.Hearing.NoticeLead
 			if hat, ok := x.deadlineAt(h.When); ok && x.lead(h.At, lead).After(projections.EndOfDay(hat.In(x.p.loc))) {
 				x.finding(RuleHearing, "notice-short", projections.Violation, false, h.At, nil, at(h.At),
@@ -111,12 +111,12 @@ func (x *eval) hearing() {
 			}
 		}
 		if held >= 0 && (hi < 0 || hi > held) {
-			h := &x.c.Evs[held]
+			h := x.c.Evs[held]
 			x.finding(RuleHearing, "not-notified", projections.Violation, false, h.At, nil, at(h.At),
 				"举行听证前未记录听证通知", h.Seq, r.Seq)
 		}
 		if di >= 0 && (held < 0 || held > di) {
-			d := &x.c.Evs[di]
+			d := x.c.Evs[di]
 			x.finding(RuleHearing, "not-held", projections.Violation, false, d.At, nil, at(d.At),
 				fmt.Sprintf("当事人于%s依法要求听证，作出决定前未举行听证", x.p.day(r.At)), d.Seq, r.Seq)
 		}
@@ -134,7 +134,7 @@ func (x *eval) hearing() {
 // 法制审核 before it (Art 58), by a reviewer who is not an investigator.
 func (x *eval) legalReview() {
 	for _, i := range x.penalties() {
-		d := &x.c.Evs[i]
+		d := x.c.Evs[i]
 		hearing := x.lastBefore("hearing.held", i) >= 0
 		if !x.major(i) && !hearing {
 			continue
@@ -165,7 +165,7 @@ func (x *eval) legalReview() {
 // collective discussion before it (Art 57(2)).
 func (x *eval) collectiveDiscussion() {
 	for _, i := range x.penalties() {
-		d := &x.c.Evs[i]
+		d := x.c.Evs[i]
 		if !x.major(i) && !d.flag(flagComplex) {
 			continue
 		}

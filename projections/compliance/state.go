@@ -19,7 +19,7 @@ type caseState struct {
 	Cat    string      `json:"cat,omitempty"`  // category
 	Org    bool        `json:"org,omitempty"`  // a party is an organisation
 	Minor  bool        `json:"minor,omitempty"`
-	Evs    []event     `json:"evs"`
+	Evs    []*event    `json:"evs"`
 	Recs   []recording `json:"recs,omitempty"`
 	Static []pot       `json:"static,omitempty"` // entry findings (two-officers, late-upload)
 	Pots   []potRef    `json:"pots,omitempty"`   // the live index entries of the case
@@ -257,7 +257,7 @@ func (c *caseState) apply(e *projections.Entry, d *data, loc *time.Location) {
 	for i > 0 && c.Evs[i-1].At.After(ev.At) {
 		i--
 	}
-	c.Evs = slices.Insert(c.Evs, i, ev)
+	c.Evs = slices.Insert(c.Evs, i, &ev)
 }
 
 func (c *caseState) addRecording(r recording) {
