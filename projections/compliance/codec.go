@@ -6,6 +6,7 @@ import (
 	"errors"
 	"github.com/liuhen/liuhen/projections"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,18 +21,20 @@ import (
 // the agency's zone, so that a state decoded from the store and one kept
 // in memory between entries give the same bytes.
 //
-//	state    = version:1 proc:str cat:str flags:1 n:uv event* n:uv recording* static:bytes(JSON) n:uv potref*
-//	event    = has:uv seq:v (from the previous event's) type:typ at:v (nanoseconds from the previous event's)
-//	           then, each if its bit of has is set: offs:(n:uv str*) outcome:str pen:(n:uv str*) fen:v flags:1
+//	state    = version:1 proc:str cat:str flags:1 n:uv officer:str* n:uv event* n:uv recording* static:bytes(JSON) n:uv potref*
+//	event    = has:uv (which fields follow, shifted left by 2, plus the unit of at: 0 ns, 1 ms, 2 s)
+//	           seq:v (from the previous event's) type:typ at:v (from the previous event's, in its unit)
+//	           then, each if its bit of has is set: offs:(n:uv officer index:uv*) outcome:str pen:(n:uv str*) fen:v flags:1
 //	           doc:str method:str who:str when:str n:v ref:uv exempt:str media:(n:uv span*)
-//	span     = has:1 (bit 0 from, bit 1 to) [from:time] [to:time]
+//	span     = has:1 (bit 0 from, bit 1 to; bits 2, 3: from, to in milliseconds) [from:v] [to:v]
+//	           (from and to as deltas from the event's time: in milliseconds if their bit is set, else nanoseconds)
 //	recording= seq:uv from:time to:time n:uv (a:str b:str)*
 //	potref   = open:1 rule:1 (index in Rules) seq:uv check:str hash:uv add:uv from:time until:opttime
 //	           (the live key is rebuilt from these and the case id)
 //	str      = len:uv bytes     time = unix nanos:v     opttime = 0 | 1 time
 //	typ      = code:1 (1 + index in the catalogue: v1's 41 types, then case.extended) | 0 str
 
-const stateVersion = 3
+const stateVersion = 4
 
 // typeCodes numbers the record types for the state encoding: 0 is a type
 // written out as a string.
@@ -183,11 +186,23 @@ func (p *Projection) encodeState(c *caseState) ([]byte, error) {
 		f |= 2
 	}
 	e.byte1(f)
+	// The case's officers, once: its acts name the same few again and again.
+	var offs []string
+	for _, ev := range c.Evs {
+		for _, o := range ev.Offs {
+			if !slices.Contains(offs, o) {
+				offs = append(offs, o)
+			}
+		}
+	}
+	e.strs(offs)
 	e.uv(uint64(len(c.Evs)))
 	var prevSeq uint64
 	var prevAt int64
 	for i := range c.Evs {
 		ev := c.Evs[i]
+		at := ev.At.UnixNano()
+		dt := at - prevAt
 		// Which optional fields follow, so that absent ones cost nothing.
 		var has uint16
 		for b, ok := range [...]bool{len(ev.Offs) > 0, ev.Outcome != "", len(ev.Pen) > 0, ev.Fen != 0, ev.Flags != 0,
@@ -196,18 +211,28 @@ func (p *Projection) encodeState(c *caseState) ([]byte, error) {
 				has |= 1 << b
 			}
 		}
-		e.uv(uint64(has))
+		// The time's unit: seconds or milliseconds when exact.
+		var unit uint64
+		switch {
+		case dt%1e9 == 0:
+			unit, dt = 2, dt/1e9
+		case dt%1e6 == 0:
+			unit, dt = 1, dt/1e6
+		}
+		e.uv(uint64(has)<<2 | unit)
 		e.v(int64(ev.Seq - prevSeq)) // seqs and times as deltas from the previous event
 		if ev.code != 0 {
 			e.byte1(ev.code)
 		} else {
 			e.typ(ev.Type)
 		}
-		at := ev.At.UnixNano()
-		e.v(at - prevAt)
+		e.v(dt)
 		prevSeq, prevAt = ev.Seq, at
 		if has&(1<<0) != 0 {
-			e.strs(ev.Offs)
+			e.uv(uint64(len(ev.Offs)))
+			for _, o := range ev.Offs {
+				e.uv(uint64(slices.Index(offs, o)))
+			}
 		}
 		if has&(1<<1) != 0 {
 			e.str(ev.Outcome)
@@ -245,19 +270,25 @@ func (p *Projection) encodeState(c *caseState) ([]byte, error) {
 		if has&(1<<12) != 0 {
 			e.uv(uint64(len(ev.Media)))
 			for _, s := range ev.Media {
+				// Each end as a delta from the act's time, in milliseconds
+				// if exact.
 				var has byte
-				if s.From != nil {
-					has |= 1
-				}
-				if s.To != nil {
-					has |= 2
+				var ds [2]int64
+				for k, t := range [2]*time.Time{s.From, s.To} {
+					if t == nil {
+						continue
+					}
+					has |= 1 << k
+					if ds[k] = t.UnixNano() - at; ds[k]%1e6 == 0 {
+						has |= 4 << k
+						ds[k] /= 1e6
+					}
 				}
 				e.byte1(has)
-				if s.From != nil {
-					e.time(*s.From)
-				}
-				if s.To != nil {
-					e.time(*s.To)
+				for k := range ds {
+					if has&(1<<k) != 0 {
+						e.v(ds[k])
+					}
 				}
 			}
 		}
@@ -310,6 +341,7 @@ func (p *Projection) decodeState(id uuid.UUID, b []byte) (*caseState, error) {
 	c := &caseState{Proc: d.str(), Cat: d.str()}
 	f := d.byte1()
 	c.Org, c.Minor = f&1 != 0, f&2 != 0
+	offs := d.strs()
 	if n := d.count(); n > 0 {
 		evs := make([]event, n)
 		c.Evs = make([]*event, n, n+1) // room for the entry being applied
@@ -318,7 +350,8 @@ func (p *Projection) decodeState(id uuid.UUID, b []byte) (*caseState, error) {
 		for i := range c.Evs {
 			ev := &evs[i]
 			c.Evs[i] = ev
-			has := d.uv()
+			hu := d.uv()
+			has, unit := hu>>2, hu&3
 			ev.Seq = prevSeq + uint64(d.v())
 			if c := d.byte1(); c != 0 && int(c) < len(typeNames) {
 				ev.Type, ev.code = typeNames[c], c
@@ -327,11 +360,29 @@ func (p *Projection) decodeState(id uuid.UUID, b []byte) (*caseState, error) {
 			} else {
 				d.fail()
 			}
-			at := prevAt + d.v()
+			dt := d.v()
+			switch unit {
+			case 1:
+				dt *= 1e6
+			case 2:
+				dt *= 1e9
+			case 3:
+				d.fail()
+			}
+			at := prevAt + dt
 			ev.At = time.Unix(0, at).In(d.loc)
 			prevSeq, prevAt = ev.Seq, at
 			if has&(1<<0) != 0 {
-				ev.Offs = d.strs()
+				if m := d.count(); m > 0 {
+					ev.Offs = make([]string, m)
+					for j := range ev.Offs {
+						if k := d.uv(); k < uint64(len(offs)) {
+							ev.Offs[j] = offs[k]
+						} else {
+							d.fail()
+						}
+					}
+				}
 			}
 			if has&(1<<1) != 0 {
 				ev.Outcome = d.str()
@@ -372,13 +423,19 @@ func (p *Projection) decodeState(id uuid.UUID, b []byte) (*caseState, error) {
 					ev.Media = make([]span, m)
 					for j := range ev.Media {
 						has := d.byte1()
-						if has&1 != 0 {
-							t := d.time()
-							ev.Media[j].From = &t
+						if has >= 16 {
+							d.fail()
 						}
-						if has&2 != 0 {
-							t := d.time()
-							ev.Media[j].To = &t
+						for k, end := range [2]**time.Time{&ev.Media[j].From, &ev.Media[j].To} {
+							if has&(1<<k) == 0 {
+								continue
+							}
+							dt := d.v()
+							if has&(4<<k) != 0 {
+								dt *= 1e6
+							}
+							t := time.Unix(0, at+dt).In(d.loc)
+							*end = &t
 						}
 					}
 				}

@@ -3,6 +3,7 @@ package compliance
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -26,7 +27,9 @@ func seedState(p *Projection) []byte {
 	ref := uint64(3)
 	c := &caseState{Proc: "general", Cat: "dust", Org: true,
 		Evs: []*event{{Seq: 1, Type: "case.opened", At: at}, {Seq: 3, Type: "decision.made", At: at.Add(time.Hour), Pen: []string{"fine"}, Fen: 100000, Doc: "罚字第1号", Flags: flagMajor},
-			{Seq: 4, Type: "decision.published", At: at.Add(2 * time.Hour), Ref: &ref, Media: []span{{From: &at}}}, {Seq: 5, Type: "case.extended", At: at, N: 30}},
+			{Seq: 4, Type: "decision.published", At: at.Add(2 * time.Hour), Ref: &ref, Media: []span{{From: &at}}}, {Seq: 5, Type: "case.extended", At: at, N: 30},
+			{Seq: 6, Type: "inspection.recorded", At: at.Add(1500 * time.Nanosecond), Offs: []string{"O-0012", "O-0031"}},
+			{Seq: 7, Type: "inquiry.recorded", At: at.Add(3 * time.Hour), Offs: []string{"O-0031", "14050020190044"}}},
 		Recs:   []recording{{Seq: 2, From: at, To: at.Add(time.Hour), Gaps: [][2]string{{"a", "b"}}}},
 		Static: []pot{{Finding: projections.Finding{Rule: RuleTwoOfficers, Check: "officers", Severity: projections.Violation, Seqs: []uint64{1}}, From: at}},
 	}
@@ -137,7 +140,8 @@ func TestStateRoundTrip(t *testing.T) {
 	if !bytes.Equal(b, again) {
 		t.Fatalf("state round trip:\n%x\n%x", b, again)
 	}
-	if c.Evs[2].Ref == nil || *c.Evs[2].Ref != 3 || c.Evs[3].Type != "case.extended" || c.Pots[0].rule != 1<<ruleIndex[RuleDecision90d] || len(c.Static) != 1 {
+	if c.Evs[2].Ref == nil || *c.Evs[2].Ref != 3 || c.Evs[3].Type != "case.extended" || c.Pots[0].rule != 1<<ruleIndex[RuleDecision90d] || len(c.Static) != 1 ||
+		!slices.Equal(c.Evs[5].Offs, []string{"O-0031", "14050020190044"}) || c.Evs[4].At.Sub(c.Evs[0].At) != 1500*time.Nanosecond {
 		t.Errorf("decoded state = %+v", c)
 	}
 	for i := range b {

@@ -20,7 +20,7 @@ const Name = "compliance"
 
 // schema is the version of Apply's writes; Version adds a fingerprint of
 // the parameters and the calendar.
-const schema = 5
+const schema = 6
 
 // Config configures the projection. The zero value of every field means its
 // default.
