@@ -2,8 +2,10 @@ package api
 
 import (
 	"encoding/json"
+	"github.com/liuhen/liuhen/internal/pebblestats"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -163,6 +165,10 @@ type fakeProjections struct{}
 
 func (fakeProjections) Positions() map[string]uint64 { return map[string]uint64{"cases": 4} }
 
+func (fakeProjections) StorageStats() map[string]pebblestats.Stats {
+	return map[string]pebblestats.Stats{"projections/read": {DiskBytes: 12345, L0Files: 3}}
+}
+
 func TestStatusHealthMetrics(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Publisher, c.Projections = fakePublisher{}, fakeProjections{} })
 	seed(t, f, 4)
@@ -182,9 +188,18 @@ func TestStatusHealthMetrics(t *testing.T) {
 	w = f.do(req{method: "GET", path: "/metrics"})
 	for _, m := range []string{"liuhen_http_requests_total", `liuhen_events_total{status="accepted"} 4`, "liuhen_append_duration_seconds",
 		"liuhen_append_batch_records", "liuhen_wal_fsync_duration_seconds", "liuhen_ledger_size 4", "liuhen_publisher_lag_entries 1",
-		`liuhen_projection_position{projection="cases"} 4`, "go_goroutines"} {
+		`liuhen_projection_position{projection="cases"} 4`, "go_goroutines",
+		`liuhen_storage_disk_bytes{db="projections/read"} 12345`, `liuhen_storage_l0_files{db="projections/read"} 3`} {
 		if !strings.Contains(w.Body.String(), m) {
 			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+	// The ledger's own Pebble figures: it has written its WAL and takes disk.
+	for _, m := range []string{`liuhen_storage_written_bytes_total{db="ledger",kind="wal"} `, `liuhen_storage_disk_bytes{db="ledger"} `} {
+		_, rest, ok := strings.Cut(w.Body.String(), m)
+		v, _, _ := strings.Cut(rest, "\n")
+		if n, err := strconv.ParseFloat(v, 64); !ok || err != nil || n <= 0 {
+			t.Errorf("/metrics: %s%q, want a positive number", m, v)
 		}
 	}
 	f.srv.Drain()

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/liuhen/liuhen/internal/pebblestats"
+	"maps"
 	"net/http"
 	"strconv"
 	"time"
@@ -84,6 +86,17 @@ func newMetrics(cfg *Config) (*metrics, error) {
 		cs = append(cs, &projectionCollector{p: p, desc: prometheus.NewDesc("liuhen_projection_position",
 			"Entries handled by each projection.", []string{"projection"}, nil)})
 	}
+	sc := newStorageCollector(func() map[string]pebblestats.Stats {
+		m := map[string]pebblestats.Stats{}
+		if st, ok := l.StorageStats(); ok {
+			m["ledger"] = st
+		}
+		if p, ok := cfg.Projections.(StorageStatus); ok {
+			maps.Copy(m, p.StorageStats())
+		}
+		return m
+	})
+	cs = append(cs, sc)
 	for _, c := range cs {
 		if err := cfg.Registry.Register(c); err != nil {
 			return nil, err
@@ -172,4 +185,43 @@ func (c *fsyncCollector) Collect(ch chan<- prometheus.Metric) {
 		buckets[b.GetUpperBound()/1e9] = b.GetCumulativeCount()
 	}
 	ch <- prometheus.MustNewConstHistogram(c.desc, m.Histogram.GetSampleCount(), m.Histogram.GetSampleSum()/1e9, buckets)
+}
+
+// storageCollector exports the Pebble figures of the ledger and of the
+// read models, labelled by database ("ledger", "projections/<store>").
+type storageCollector struct {
+	stats                                       func() map[string]pebblestats.Stats
+	disk, written, memtable, l0, compactionDebt *prometheus.Desc
+}
+
+func newStorageCollector(stats func() map[string]pebblestats.Stats) *storageCollector {
+	db := []string{"db"}
+	return &storageCollector{
+		stats: stats,
+		disk:  prometheus.NewDesc("liuhen_storage_disk_bytes", "Bytes on disk of each Pebble database (tables, WAL, manifest).", db, nil),
+		written: prometheus.NewDesc("liuhen_storage_written_bytes_total",
+			"Bytes each Pebble database has written since it was opened, by kind: wal, flush (memtables to tables), compaction.",
+			[]string{"db", "kind"}, nil),
+		memtable:       prometheus.NewDesc("liuhen_storage_memtable_bytes", "Bytes of memory the memtables hold (allocated for writes not yet flushed).", db, nil),
+		l0:             prometheus.NewDesc("liuhen_storage_l0_files", "Tables in level 0; many means compactions are behind and reads slow down.", db, nil),
+		compactionDebt: prometheus.NewDesc("liuhen_storage_compaction_debt_bytes", "Pebble's estimate of the bytes compactions must still rewrite.", db, nil),
+	}
+}
+
+func (c *storageCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.disk, c.written, c.memtable, c.l0, c.compactionDebt} {
+		ch <- d
+	}
+}
+
+func (c *storageCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, s := range c.stats() {
+		ch <- prometheus.MustNewConstMetric(c.disk, prometheus.GaugeValue, float64(s.DiskBytes), name)
+		ch <- prometheus.MustNewConstMetric(c.written, prometheus.CounterValue, float64(s.WALBytesWritten), name, "wal")
+		ch <- prometheus.MustNewConstMetric(c.written, prometheus.CounterValue, float64(s.FlushedBytesWritten), name, "flush")
+		ch <- prometheus.MustNewConstMetric(c.written, prometheus.CounterValue, float64(s.CompactedBytesWritten), name, "compaction")
+		ch <- prometheus.MustNewConstMetric(c.memtable, prometheus.GaugeValue, float64(s.MemTableBytes), name)
+		ch <- prometheus.MustNewConstMetric(c.l0, prometheus.GaugeValue, float64(s.L0Files), name)
+		ch <- prometheus.MustNewConstMetric(c.compactionDebt, prometheus.GaugeValue, float64(s.CompactionDebtBytes), name)
+	}
 }

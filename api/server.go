@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"github.com/liuhen/liuhen/internal/pebblestats"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -144,6 +145,14 @@ type ProjectionStatus interface {
 	// Positions returns, per projection name, how many entries it has
 	// handled; equal to the ledger size when caught up.
 	Positions() map[string]uint64
+}
+
+// StorageStatus is implemented by a ProjectionStatus whose read models have
+// Pebble databases of their own: /metrics then shows their storage figures
+// beside the ledger's. StorageStats must be safe for concurrent use and
+// cheap; its keys name the databases.
+type StorageStatus interface {
+	StorageStats() map[string]pebblestats.Stats
 }
 
 // A Server is the HTTP API of one ledger. It is an http.Handler and safe for

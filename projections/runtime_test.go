@@ -463,3 +463,33 @@ func TestCacheBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestStorageStats: a store reports its Pebble figures while open (what it
+// wrote, what it takes on disk), and nothing once closed.
+func TestStorageStats(t *testing.T) {
+	recs := synth.Year(synth.Options{Seed: 3, Cases: 20})
+	l := projtest.Ledger(t, recs)
+	rt := projtest.Runtime(t, l, t.TempDir(), feed.Options{BatchSize: 50})
+	st, err := rt.Register("read", lanes[0].projs()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	if err := st.Wait(ctx, l.Head().Size); err != nil {
+		t.Fatal(err)
+	}
+	s, ok := st.StorageStats()
+	if !ok || s.WALBytesWritten == 0 || s.DiskBytes == 0 {
+		t.Errorf("StorageStats of an open store = %+v, %v; want WAL bytes written and disk bytes", s, ok)
+	}
+	cancel()
+	<-done
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := st.StorageStats(); ok {
+		t.Errorf("StorageStats of a closed store = %+v, true", s)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/liuhen/liuhen/internal/pebblestats"
 	"maps"
 	"os"
 	"path/filepath"
@@ -328,6 +329,17 @@ func (s *Store) Compact(ctx context.Context) error {
 		return err
 	}
 	return b.db.Compact(ctx, []byte{0}, bytes.Repeat([]byte{0xff}, 64), true)
+}
+
+// StorageStats returns the figures of the serving build's Pebble database;
+// ok is false once the store is closed.
+func (s *Store) StorageStats() (st pebblestats.Stats, ok bool) {
+	s.mu.RLock() // close waits: it closes the database
+	defer s.mu.RUnlock()
+	if s.cur == nil || s.cur.db == nil {
+		return st, false
+	}
+	return pebblestats.Of(s.cur.db), true
 }
 
 // Get returns a copy of the value of key, or nil if it is absent.

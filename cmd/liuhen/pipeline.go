@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/liuhen/liuhen/internal/pebblestats"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -194,6 +195,15 @@ func (s relayStatus) Status() (position, lagEntries uint64, lagSeconds float64) 
 type storeStatus struct {
 	s     *projections.Store
 	names []string
+}
+
+// StorageStats implements api.StorageStatus.
+func (s storeStatus) StorageStats() map[string]pebblestats.Stats {
+	st, ok := s.s.StorageStats()
+	if !ok {
+		return nil
+	}
+	return map[string]pebblestats.Stats{"projections/" + s.s.Name(): st}
 }
 
 func (s storeStatus) Positions() map[string]uint64 {
