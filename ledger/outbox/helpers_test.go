@@ -117,7 +117,12 @@ func embedded(t testing.TB) *nats.Conn {
 func ensure(t testing.TB, nc *nats.Conn, replicas int) {
 	t.Helper()
 	js, _ := jetstream.New(nc)
-	if err := natsrv.EnsureStreams(context.Background(), js, natsrv.NewLayout(testOrigin), replicas); err != nil {
+	// Without a deadline each JetStream request waits 5 s, which creating
+	// a replicated stream can exceed on a busy machine (the race detector,
+	// the other packages' tests).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := natsrv.EnsureStreams(ctx, js, natsrv.NewLayout(testOrigin), replicas); err != nil {
 		t.Fatal(err)
 	}
 }
