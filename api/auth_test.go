@@ -2,12 +2,13 @@ package api
 
 import (
 	"encoding/json"
-	"github.com/liuhen/liuhen/internal/pebblestats"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/liuhen/liuhen/internal/pebblestats"
 )
 
 // TestRoles calls every endpoint with no token, a revoked token and a token

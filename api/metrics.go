@@ -1,7 +1,6 @@
 package api
 
 import (
-	"github.com/liuhen/liuhen/internal/pebblestats"
 	"maps"
 	"net/http"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/liuhen/liuhen/internal/pebblestats"
 )
 
 func newRegistry() *prometheus.Registry {

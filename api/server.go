@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"github.com/liuhen/liuhen/internal/pebblestats"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liuhen/liuhen/internal/catalog"
+	"github.com/liuhen/liuhen/internal/pebblestats"
 	"github.com/liuhen/liuhen/ledger"
 )
 

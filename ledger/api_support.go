@@ -1,8 +1,9 @@
 package ledger
 
 import (
-	"github.com/liuhen/liuhen/internal/pebblestats"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liuhen/liuhen/internal/pebblestats"
 )
 
 // WALFsyncLatency returns Pebble's histogram of the ledger's WAL fsync

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/liuhen/liuhen/internal/pebblestats"
 	"maps"
 	"os"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/liuhen/liuhen/internal/pebblestats"
 )
 
 // A Store is one Pebble database holding the read models of a group of
@@ -322,12 +323,18 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 func (s *Store) Compact(ctx context.Context) error {
 	s.mu.RLock()
 	b := s.cur
-	b.readers.Add(1)
+	if b == nil || b.db == nil {
+		s.mu.RUnlock()
+		return fmt.Errorf("projections: store %s is closed", s.name)
+	}
+	b.readers.Add(1) // an old build is dropped once its readers are done
 	s.mu.RUnlock()
 	defer b.readers.Done()
 	if err := b.db.Flush(); err != nil {
 		return err
 	}
+	// Every key of a store begins with a printable prefix: [0x00, 0xff…)
+	// holds them all.
 	return b.db.Compact(ctx, []byte{0}, bytes.Repeat([]byte{0xff}, 64), true)
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/liuhen/liuhen/internal/pebblestats"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/liuhen/liuhen/api"
 	"github.com/liuhen/liuhen/internal/natsrv"
+	"github.com/liuhen/liuhen/internal/pebblestats"
 	"github.com/liuhen/liuhen/ledger"
 	"github.com/liuhen/liuhen/ledger/outbox"
 	"github.com/liuhen/liuhen/projections"

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"github.com/liuhen/liuhen/projections"
 	"math"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/google/uuid"
 	"github.com/liuhen/liuhen/internal/catalog"
+	"github.com/liuhen/liuhen/projections"
 )
 
 // The case state is rewritten on every entry of its case, so it has a
