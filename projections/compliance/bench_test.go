@@ -108,12 +108,14 @@ func baseProjections() []projections.Projection {
 // catchUp builds a store of projs from empty to the ledger's head, as the
 // projections' BenchmarkCatchUp does (verify, decode, apply, batches of
 // 1000, NoSync), and returns its wall and process CPU time.
-func catchUp(b *testing.B, l *clockLedger, projs []projections.Projection) (wall, cpu time.Duration) {
+func catchUp(b *testing.B, l *clockLedger, projs []projections.Projection) (wall, cpu time.Duration, wal uint64) {
 	return catchUpWith(b, l, projs, projtest.Runtime(b, l.Ledger, b.TempDir(), feed.Options{BatchSize: 1000, NoSync: true}))
 }
 
-// catchUpWith is catchUp with the runtime rt.
-func catchUpWith(b *testing.B, l *clockLedger, projs []projections.Projection, rt *projections.Runtime) (wall, cpu time.Duration) {
+// catchUpWith is catchUp with the runtime rt. It also returns the bytes the
+// store wrote to its WAL: what the projections wrote, which unlike the
+// times is the same in every run.
+func catchUpWith(b *testing.B, l *clockLedger, projs []projections.Projection, rt *projections.Runtime) (wall, cpu time.Duration, wal uint64) {
 	size := l.Head().Size
 	st, err := rt.Register("read", projs...)
 	if err != nil {
@@ -128,10 +130,13 @@ func catchUpWith(b *testing.B, l *clockLedger, projs []projections.Projection, r
 		b.Fatal(err)
 	}
 	wall, cpu = time.Since(t0), benchutil.CPUTime()-c0
+	if ss, ok := st.StorageStats(); ok {
+		wal = ss.WALBytesWritten
+	}
 	cancel()
 	<-done
 	rt.Close()
-	return wall, cpu
+	return wall, cpu, wal
 }
 
 // BenchmarkCatchUp measures catch-up from an empty store without and with
@@ -169,6 +174,7 @@ func pairedCatchUp(b *testing.B, l *clockLedger, newRuntime func() *projections.
 		}
 	}
 	var bw, bc, ww, wc time.Duration
+	var bwal, wwal uint64
 	b.ResetTimer()
 	for i := range b.N {
 		p, err := compliance.New(compliance.Config{})
@@ -180,11 +186,13 @@ func pairedCatchUp(b *testing.B, l *clockLedger, newRuntime func() *projections.
 				continue // profiling one side: LIUHEN_BENCH_ONLY=base or with
 			}
 			if with {
-				w, c := catchUpWith(b, l, append(baseProjections(), p), newRuntime())
+				w, c, wal := catchUpWith(b, l, append(baseProjections(), p), newRuntime())
+				wwal = wal
 				best(&ww, w)
 				best(&wc, c)
 			} else {
-				w, c := catchUpWith(b, l, baseProjections(), newRuntime())
+				w, c, wal := catchUpWith(b, l, baseProjections(), newRuntime())
+				bwal = wal
 				best(&bw, w)
 				best(&bc, c)
 			}
@@ -197,6 +205,8 @@ func pairedCatchUp(b *testing.B, l *clockLedger, newRuntime func() *projections.
 	b.ReportMetric(float64(wc.Microseconds())/size, "with-cpu-µs/entry")
 	b.ReportMetric(100*(ww.Seconds()/bw.Seconds()-1), "wall-overhead-%")
 	b.ReportMetric(100*(wc.Seconds()/bc.Seconds()-1), "cpu-overhead-%")
+	b.ReportMetric(float64(bwal)/size, "base-wal-B/entry")
+	b.ReportMetric(float64(wwal)/size, "with-wal-B/entry")
 }
 
 // BenchmarkRead measures the read side over the benchmark ledger at the
@@ -263,6 +273,7 @@ func BenchmarkRules(b *testing.B) {
 	l := benchLedger(b)
 	size := float64(l.Head().Size)
 	var rules, empty time.Duration
+	var rulesWAL, emptyWAL uint64
 	b.ResetTimer()
 	for i := range b.N {
 		for _, with := range []bool{i%2 == 1, i%2 == 0} {
@@ -271,11 +282,13 @@ func BenchmarkRules(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				_, c := catchUp(b, l, []projections.Projection{p})
+				_, c, wal := catchUp(b, l, []projections.Projection{p})
 				rules += c
+				rulesWAL = wal
 			} else {
-				_, c := catchUp(b, l, []projections.Projection{noop{}})
+				_, c, wal := catchUp(b, l, []projections.Projection{noop{}})
 				empty += c
+				emptyWAL = wal
 			}
 		}
 	}
@@ -283,4 +296,5 @@ func BenchmarkRules(b *testing.B) {
 	b.ReportMetric(float64(empty.Microseconds())/n, "empty-cpu-µs/entry")
 	b.ReportMetric(float64(rules.Microseconds())/n, "rules-cpu-µs/entry")
 	b.ReportMetric(float64((rules-empty).Microseconds())/n, "rules-only-cpu-µs/entry")
+	b.ReportMetric(float64(rulesWAL-emptyWAL)/size, "rules-wal-B/entry")
 }
