@@ -245,8 +245,13 @@ type NATS struct {
 	Server *server.Server // nil when connected to an external server
 }
 
+// streamSetupTimeout bounds creating or updating the streams in Start when
+// its context has no deadline.
+const streamSetupTimeout = time.Minute
+
 // Start starts the embedded server (or connects to the external one) and
-// creates or updates the streams.
+// creates or updates the streams, within a minute unless ctx has a
+// deadline of its own.
 func Start(ctx context.Context, cfg Config) (*NATS, error) {
 	if cfg.Replicas < 0 {
 		return nil, errors.New("natsrv: Config.Replicas must not be negative")
@@ -270,10 +275,19 @@ func Start(ctx context.Context, cfg Config) (*NATS, error) {
 	}
 	js, err := newJetStream(n.Conn)
 	if err == nil {
+		// Creating a replicated stream waits for its Raft group to form,
+		// which on a busy cluster can take longer than the 5 s a JetStream
+		// request gets when its context has no deadline.
+		sctx := ctx
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			sctx, cancel = context.WithTimeout(ctx, streamSetupTimeout)
+			defer cancel()
+		}
 		// The embedded server's events stream persists asynchronously
 		// unless the operator asked for SyncAlways; an external server's
 		// durability is its operator's choice.
-		err = EnsureStreamsWith(ctx, js, cfg.Layout, StreamOptions{
+		err = EnsureStreamsWith(sctx, js, cfg.Layout, StreamOptions{
 			Replicas:     cfg.Replicas,
 			AsyncPersist: cfg.Connect.URL == "" && !cfg.Embed.SyncAlways,
 		})
