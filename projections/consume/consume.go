@@ -299,6 +299,10 @@ func (f fatalErr) Error() string        { return f.err.Error() }
 func (f fatalErr) Is(target error) bool { return target == errFatal }
 func (f fatalErr) Unwrap() error        { return f.err }
 
+// pullExpiry is how long a pull request of the subscription lasts; see
+// session.
+const pullExpiry = 4 * time.Second
+
 // session subscribes at the position and applies batches until an error.
 //
 // The subscription's delivery goroutine does the checks that need one
@@ -326,6 +330,15 @@ func (c *Consumer) session(ctx context.Context) error {
 		}
 	},
 		jetstream.PullMaxMessages(2*c.opts.Batch),
+		// Pull requests expire after pullExpiry, with idle heartbeats at
+		// half that. Now and then (about one run in ten of TestSettler,
+		// under the race detector on two busy cores) the client stops
+		// pulling: the server holds no pull request of ours while the
+		// client counts messages still to come. It recovers when the
+		// heartbeats it expects fail to arrive, after two heartbeat
+		// intervals: with nats.go's default expiry (30 s) the read model
+		// stood still for 30 s.
+		jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			c.opts.Logger.Debug("consume: pull", "name", c.name, "err", err)
 		}))
