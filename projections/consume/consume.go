@@ -332,12 +332,15 @@ func (c *Consumer) session(ctx context.Context) error {
 		jetstream.PullMaxMessages(2*c.opts.Batch),
 		// Pull requests expire after pullExpiry, with idle heartbeats at
 		// half that. Now and then (about one run in ten of TestSettler,
-		// under the race detector on two busy cores) the client stops
-		// pulling: the server holds no pull request of ours while the
-		// client counts messages still to come. It recovers when the
-		// heartbeats it expects fail to arrive, after two heartbeat
-		// intervals: with nats.go's default expiry (30 s) the read model
-		// stood still for 30 s.
+		// under the race detector on two busy cores) nats.go's Consume
+		// stops pulling: it asks for more only when a message arrives
+		// and no pull request is being sent, and when the last messages
+		// it asked for all arrive while it is still sending the request
+		// for the next ones, it never asks again (seen with debug output
+		// in its checkPending, nats.go v1.55.0; v1.56.0 has the same
+		// code). It recovers when the heartbeats it expects fail to
+		// arrive, after two heartbeat intervals: with the default expiry
+		// (30 s) the read model stood still for 30 s.
 		jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			c.opts.Logger.Debug("consume: pull", "name", c.name, "err", err)
