@@ -334,13 +334,14 @@ func (c *Consumer) session(ctx context.Context) error {
 		// half that. Now and then (about one run in ten of TestSettler,
 		// under the race detector on two busy cores) nats.go's Consume
 		// stops pulling: it asks for more only when a message arrives
-		// and no pull request is being sent, and when the last messages
-		// it asked for all arrive while it is still sending the request
-		// for the next ones, it never asks again (seen with debug output
-		// in its checkPending, nats.go v1.55.0; v1.56.0 has the same
-		// code). It recovers when the heartbeats it expects fail to
-		// arrive, after two heartbeat intervals: with the default expiry
-		// (30 s) the read model stood still for 30 s.
+		// and no pull request is being sent, and when every message it
+		// asked for, those of the request it is sending included, has
+		// arrived before that send returns, it never asks again (seen
+		// with debug output in its checkPending, nats.go v1.55.0;
+		// v1.56.0 has the same code). It recovers when the heartbeats
+		// it expects fail to arrive, after two heartbeat intervals:
+		// with the default expiry (30 s) the read model stood still for
+		// 30 s.
 		jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			c.opts.Logger.Debug("consume: pull", "name", c.name, "err", err)
