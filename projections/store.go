@@ -319,17 +319,15 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 
 // Compact flushes the serving build's memtables to disk and compacts all
 // of its data: for maintenance, and for tests that need now what Pebble
-// otherwise does in its own time (writes meeting their deletions).
+// otherwise does in its own time (writes meeting their deletions). Closing
+// the store, or swapping in a rebuilt build, waits for it to end.
 func (s *Store) Compact(ctx context.Context) error {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	b := s.cur
 	if b == nil || b.db == nil {
-		s.mu.RUnlock()
 		return fmt.Errorf("projections: store %s is closed", s.name)
 	}
-	b.readers.Add(1) // an old build is dropped once its readers are done
-	s.mu.RUnlock()
-	defer b.readers.Done()
 	if err := b.db.Flush(); err != nil {
 		return err
 	}
