@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -152,6 +153,62 @@ type sequencer struct {
 
 	idKeys [][]byte             // the batch's id index keys, sorted
 	known  map[uuid.UUID][]byte // id index values found for the batch
+
+	// The batch's tree hashes and index rows, held back until its entries
+	// are in, then added one key prefix after another (see rows).
+	hashRows, caseRows, deviceRows, idRows rows
+	devKey                                 []byte
+}
+
+// rows are Pebble keys and values held for a batch. The memtable's
+// skiplist remembers where it inserted last, and a key that lands right
+// after that is inserted without a search from the top. A batch that
+// alternates prefixes (entry, hashes, id, case, device, next entry, ...)
+// never lands there, so the sequencer adds a batch's keys grouped by
+// prefix and in key order: the entries and tree hashes (ascending as they
+// come), then the case rows (a case's new rows follow its last one), the
+// device rows (the same) and the id rows (ascending too for time-ordered
+// ids, UUIDv7 as the catalogue recommends).
+type rows struct {
+	buf  []byte
+	rows []row
+}
+
+// row is a key and value in rows.buf: buf[start:k] and buf[k:end].
+type row struct{ start, k, end int }
+
+func (r *rows) reset() { r.buf, r.rows = r.buf[:0], r.rows[:0] }
+
+// add appends a row whose key is prefix, key and be64(n) (n < 0: none),
+// and whose value is the concatenation of v.
+func (r *rows) add(prefix byte, key []byte, n int64, v ...[]byte) {
+	w := row{start: len(r.buf)}
+	r.buf = append(r.buf, prefix)
+	r.buf = append(r.buf, key...)
+	if n >= 0 {
+		r.buf = binary.BigEndian.AppendUint64(r.buf, uint64(n))
+	}
+	w.k = len(r.buf)
+	for _, p := range v {
+		r.buf = append(r.buf, p...)
+	}
+	w.end = len(r.buf)
+	r.rows = append(r.rows, w)
+}
+
+// sort puts the rows in key order.
+func (r *rows) sort() {
+	slices.SortFunc(r.rows, func(a, b row) int { return bytes.Compare(r.buf[a.start:a.k], r.buf[b.start:b.k]) })
+}
+
+// writeTo adds the rows to b.
+func (r *rows) writeTo(b *pebble.Batch) error {
+	for _, w := range r.rows {
+		if err := b.Set(r.buf[w.start:w.k], r.buf[w.k:w.end], nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type frontierNode struct {
@@ -253,6 +310,9 @@ func (s *sequencer) build(reqs []*appendReq) (*pending, error) {
 		now = s.lastTime // recorded_at never goes backwards
 	}
 	start := s.size
+	for _, r := range s.groups() {
+		r.reset()
+	}
 	if err := s.lookupIDs(reqs); err != nil {
 		b.Close()
 		return nil, err
@@ -276,6 +336,16 @@ func (s *sequencer) build(reqs []*appendReq) (*pending, error) {
 		return nil, err
 	}
 	h.Root = root
+	s.caseRows.sort()
+	s.deviceRows.sort()
+	s.idRows.sort()
+	for _, r := range s.groups() {
+		if err := r.writeTo(b); err != nil {
+			b.Close()
+			s.rollback(start)
+			return nil, err
+		}
+	}
 	if err := b.Set(keyHead, encodeHead(h), nil); err != nil {
 		b.Close()
 		s.rollback(start)
@@ -288,6 +358,12 @@ func (s *sequencer) build(reqs []*appendReq) (*pending, error) {
 	}
 	s.lastTime = now
 	return &pending{batch: b, reqs: reqs, head: h}, nil
+}
+
+// groups are the held rows, in the order they go into the batch after
+// its entries.
+func (s *sequencer) groups() [4]*rows {
+	return [4]*rows{&s.hashRows, &s.caseRows, &s.deviceRows, &s.idRows}
 }
 
 // lookupIDs reads the id index for every record of the batch into s.known,
@@ -392,25 +468,27 @@ func (s *sequencer) appendOne(b *pebble.Batch, r *Record, now time.Time) (Result
 	_ = b.Set(seqKey(prefixEntry, seq), s.entryBuf, nil)
 	base := tlog.StoredHashIndex(0, int64(seq))
 	for i, h := range hashes {
-		_ = b.Set(seqKey(prefixHash, uint64(base)+uint64(i)), h[:], nil)
+		s.hashRows.add(prefixHash, nil, base+int64(i), h[:])
 		s.frontier[i] = frontierNode{n: int64(seq) >> i, hash: h, ok: true}
 	}
-	iv := seqKey(0, seq)[1:]
+	var seqb [8]byte
+	binary.BigEndian.PutUint64(seqb[:], seq)
 	if l.idDigest {
 		d := r.Digest()
-		iv = append(iv, d[:]...)
+		s.idRows.add(prefixID, r.ID[:], -1, seqb[:], d[:])
+	} else {
+		s.idRows.add(prefixID, r.ID[:], -1, seqb[:])
 	}
-	_ = b.Set(idKey(r.ID), iv, nil)
 	if r.HasCase() {
-		cv := append(seqKey(0, seq)[1:], leaf[:]...)
-		_ = b.Set(caseKey(r.CaseID, ch.caseSeq), cv, nil)
+		s.caseRows.add(prefixCase, r.CaseID[:], int64(ch.caseSeq), seqb[:], leaf[:])
 		s.cases.put(r.CaseID, caseHead{caseSeq: ch.caseSeq, hash: leaf})
 	}
-	var dseq uint64
+	var dseq [8]byte
 	if r.DeviceSeq >= 0 {
-		dseq = uint64(r.DeviceSeq) + 1
+		binary.BigEndian.PutUint64(dseq[:], uint64(r.DeviceSeq)+1)
 	}
-	_ = b.Set(deviceKey(r.DeviceID, seq), seqKey(0, dseq)[1:], nil)
+	s.devKey = append(append(s.devKey[:0], r.DeviceID...), 0)
+	s.deviceRows.add(prefixDevice, s.devKey, int64(seq), dseq[:])
 	res := Result{Status: Accepted, Seq: seq, Hash: leaf, CaseSeq: ch.caseSeq}
 	s.batchIDs[r.ID] = len(s.batchRecs)
 	s.batchRecs = append(s.batchRecs, r)
