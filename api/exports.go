@@ -20,6 +20,7 @@ import (
 
 	"github.com/liuhen/liuhen/bundle"
 	"github.com/liuhen/liuhen/internal/catalog"
+	"github.com/liuhen/liuhen/internal/jsonview"
 	"github.com/liuhen/liuhen/ledger"
 )
 
@@ -372,7 +373,11 @@ func (s *Server) appendServerRecord(r *http.Request, data map[string]any) (ledge
 	if err != nil {
 		return ledger.Result{}, "", err
 	}
-	if verr := catalog.Validate(rec.Fields(), s.cfg.Now(), catalog.Options{}); verr != nil {
+	v, err := jsonview.Parse(rec.Canonical())
+	if err != nil {
+		return ledger.Result{}, "", err
+	}
+	if verr := catalog.Validate(v, s.cfg.Now(), catalog.Options{}); verr != nil {
 		return ledger.Result{}, "", verr
 	}
 	res, err := s.l.AppendRecords(r.Context(), []*ledger.Record{rec})

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/liuhen/liuhen/internal/catalog"
+	"github.com/liuhen/liuhen/internal/jsonview"
 	"github.com/liuhen/liuhen/ledger"
 )
 
@@ -67,6 +68,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, tok *Token) 
 	}
 	results := make([]Result, len(raws))
 	recs := make([]*ledger.Record, 0, len(raws))
+	views := make([]jsonview.Value, 0, len(raws))
 	idx := make([]int, 0, len(raws))
 	now := s.cfg.Now()
 	opts := catalog.Options{FutureTolerance: s.cfg.FutureTolerance}
@@ -94,11 +96,17 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, tok *Token) 
 			results[i].reject(CodeServerOnlyType, "type", custodyType+" entries are written by the server itself")
 			continue
 		}
-		if verr := catalog.Validate(rec.Fields(), now, opts); verr != nil {
+		v, err := jsonview.Parse(rec.Canonical())
+		if err != nil { // cannot happen: jsontext wrote it
+			results[i].reject(CodeMalformedJSON, "", err.Error())
+			continue
+		}
+		if verr := catalog.Validate(v, now, opts); verr != nil {
 			results[i].reject(verr.Code, verr.Field, verr.Detail)
 			continue
 		}
 		recs = append(recs, rec)
+		views = append(views, v)
 		idx = append(idx, i)
 	}
 	if len(recs) > 0 {
@@ -111,7 +119,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, tok *Token) 
 		for j, i := range idx {
 			results[i].fill(res[j])
 			if res[j].Status == ledger.Accepted || res[j].Status == ledger.Duplicate {
-				results[i].MissingMedia = s.media.missing(recs[j].Fields())
+				results[i].MissingMedia = s.media.missing(views[j])
 			}
 		}
 	}

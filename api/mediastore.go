@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/liuhen/liuhen/internal/jsonview"
 )
 
 // mediaStore is the content-addressed store of media files, on disk:
@@ -97,23 +99,20 @@ func (m *mediaStore) lock(sha string) (unlock func(), ok bool) {
 }
 
 // referenced returns the sha256 of every media item of a record.
-func referenced(fields map[string]any) []string {
-	items, _ := fields["media"].([]any)
+func referenced(rec jsonview.Value) []string {
 	var out []string
-	for _, it := range items {
-		if o, ok := it.(map[string]any); ok {
-			if sha, ok := o["sha256"].(string); ok && validSHA256(sha) {
-				out = append(out, sha)
-			}
+	for it := rec.Member("media").First(); it.Kind() != jsonview.Missing; it = it.Next() {
+		if sha, ok := it.Member("sha256").Str(); ok && validSHA256(sha) {
+			out = append(out, sha)
 		}
 	}
 	return out
 }
 
 // missing returns the media a record references that are not stored yet.
-func (m *mediaStore) missing(fields map[string]any) []string {
+func (m *mediaStore) missing(rec jsonview.Value) []string {
 	var out []string
-	for _, sha := range referenced(fields) {
+	for _, sha := range referenced(rec) {
 		if _, ok := m.stat(sha); !ok {
 			out = append(out, sha)
 		}

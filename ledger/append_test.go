@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -89,15 +91,15 @@ func reorder(b []byte) string {
 	if err != nil {
 		panic(err)
 	}
-	keys := make([]string, 0)
-	for k := range r.Fields() {
-		keys = append(keys, k)
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(r.Canonical(), &fields); err != nil {
+		panic(err)
 	}
+	keys := slices.Sorted(maps.Keys(fields))
 	var sb strings.Builder
 	sb.WriteString("{ ")
 	for i := len(keys) - 1; i >= 0; i-- {
-		v, _ := json.Marshal(r.Fields()[keys[i]])
-		fmt.Fprintf(&sb, "%q : %s", keys[i], v)
+		fmt.Fprintf(&sb, "%q : %s", keys[i], fields[keys[i]])
 		if i > 0 {
 			sb.WriteString(" , ")
 		}

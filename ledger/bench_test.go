@@ -231,19 +231,3 @@ func BenchmarkRawPebbleGroupCommit(b *testing.B) {
 	})
 	reportRate(b, b.N, start, cpu)
 }
-
-// BenchmarkRecordFields: the catalogue check's generic view of one record
-// (Record.Fields), decoded afresh each time.
-func BenchmarkRecordFields(b *testing.B) {
-	raw := benchRecord(1)
-	r, err := ParseRecord(raw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := decodeFields(r.Canonical()); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -58,24 +57,10 @@ type Record struct {
 	DeviceSeq  int64 // -1 when the device sent no seq
 
 	canonical []byte // RFC 8785 canonical JSON of the record
-
-	fieldsOnce sync.Once
-	fields     map[string]any
 }
 
 // HasCase reports whether the record belongs to a case.
 func (r *Record) HasCase() bool { return r.CaseID != uuid.Nil }
-
-// Fields returns the record decoded as encoding/json does with UseNumber
-// (objects as map[string]any, numbers as json.Number), for validators such
-// as internal/catalog. It is decoded on first use. The caller must not
-// modify it.
-func (r *Record) Fields() map[string]any {
-	r.fieldsOnce.Do(func() {
-		r.fields, _ = decodeFields(r.canonical) // canonical is valid JSON: it cannot fail
-	})
-	return r.fields
-}
 
 // Canonical returns the record in RFC 8785 (JCS) canonical form: members
 // sorted, no insignificant white space, minimal string escapes, numbers in

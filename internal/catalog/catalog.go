@@ -18,7 +18,8 @@
 //   - case_id is present when the type requires it ([Type.CaseRequired]);
 //   - officers and media, when present, are arrays of objects (media items
 //     carry a 64-hex sha256);
-//   - every field named *_fen anywhere inside data is a JSON integer ≥ 0;
+//   - every field named *_fen anywhere inside data is a JSON integer ≥ 0
+//     (the first bad one in document order is reported);
 //   - every field of the type's spec ([Type.Fields]): presence when required,
 //     JSON type, allowed values, recursively into objects and arrays;
 //   - a few cross-field rules (recording.made time order, recording.linked
@@ -29,19 +30,18 @@
 //
 // # Input
 //
-// Validate takes the record as decoded by encoding/json with
-// Decoder.UseNumber: numbers are json.Number, objects map[string]any, arrays
-// []any. Only with UseNumber can 1e3 be told apart from 1000, so callers that
-// validate wire bytes must use it. For records built in Go (the demo
-// generator, tests) int, int64 and integral float64 values are accepted too.
+// Validate reads the record in place, as a [jsonview.Value] over its JSON
+// bytes: no map per object, no string per value. A number is judged as it
+// is written: 1000 is fen, 1e3 and 1000.0 are not. The API passes the
+// record's RFC 8785 form (ledger.Record.Canonical), what the ledger stores,
+// in which numbers are already in their shortest form (a device's 1e3 is
+// stored, and judged, as 1000).
 //
 // Typical use, after the ledger accepted the envelope:
 //
-//	dec := json.NewDecoder(bytes.NewReader(raw))
-//	dec.UseNumber()
-//	var rec map[string]any
-//	if err := dec.Decode(&rec); err != nil { … }
-//	if verr := catalog.Validate(rec, time.Now(), catalog.Options{}); verr != nil {
+//	v, err := jsonview.Parse(rec.Canonical())
+//	if err != nil { … }
+//	if verr := catalog.Validate(v, time.Now(), catalog.Options{}); verr != nil {
 //		// 422 application/problem+json {"code": verr.Code, "field": verr.Field, …}
 //	}
 //

@@ -1,5 +1,7 @@
 package catalog
 
+import "github.com/liuhen/liuhen/internal/jsonview"
+
 // Stage is the stage of a case a record type belongs to, named as in
 // 行政处罚法 Art 47 (启动、调查取证、审核、决定、送达、执行) plus 归档 and the
 // stages outside a single case.
@@ -86,7 +88,7 @@ type Type struct {
 	AnyOf        []string // at least one of these data fields must be present
 	MediaItems   int      // the fewest media items the record must carry
 
-	check func(rec, data map[string]any) *Error // cross-field rules
+	check func(rec, data jsonview.Value) *Error // cross-field rules
 }
 
 // Lookup returns the type named name.
@@ -170,7 +172,7 @@ func objectElem(fs ...Field) Field { return Field{Kind: KindObject, Required: tr
 func optional(f Field) Field       { f.Required = false; return f }
 func fields(fs ...Field) []Field   { return fs }
 func caseType(t Type) Type         { t.CaseRequired = true; return t }
-func withCheck(t Type, c func(rec, data map[string]any) *Error) Type {
+func withCheck(t Type, c func(rec, data jsonview.Value) *Error) Type {
 	t.check = c
 	return t
 }

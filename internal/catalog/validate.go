@@ -1,29 +1,31 @@
 package catalog
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/liuhen/liuhen/internal/jsonview"
 )
 
-// Validate checks rec against the catalogue and returns nil or the first
-// problem found. rec is a record whose envelope the ledger has already
-// checked, decoded with json.Decoder.UseNumber; now is the server clock.
+// Validate checks rec, a record whose envelope the ledger has already
+// checked, against the catalogue and returns nil or the first problem
+// found; now is the server clock.
 //
 // Checks run in this order, so that the first error is the most useful one:
 // type, occurred_at, case_id, officers and media, money (*_fen anywhere in
-// data), then the type's fields in spec order, then cross-field rules.
-func Validate(rec map[string]any, now time.Time, opts Options) *Error {
-	name, ok := rec["type"].(string)
+// data, in document order), then the type's fields in spec order, then
+// cross-field rules.
+func Validate(rec jsonview.Value, now time.Time, opts Options) *Error {
+	tb, ok := rec.Member("type").Bytes()
 	if !ok {
 		return &Error{CodeInvalidField, "type", "must be a string"}
 	}
-	i, ok := byName[name]
+	i, ok := byName[string(tb)]
 	if !ok {
-		return &Error{CodeUnknownType, "type", fmt.Sprintf("%q is not in the catalogue", name)}
+		return &Error{CodeUnknownType, "type", fmt.Sprintf("%q is not in the catalogue", tb)}
 	}
 	t := &catalogue[i]
 
@@ -37,25 +39,24 @@ func Validate(rec map[string]any, now time.Time, opts Options) *Error {
 		return err
 	}
 
-	var data map[string]any
-	switch d, present := rec["data"]; {
-	case !present || d == nil:
+	data := rec.Member("data")
+	switch data.Kind() {
+	case jsonview.Missing, jsonview.Null:
+		data = jsonview.Value{}
 		if hasRequired(t) {
 			return &Error{CodeMissingField, "data", "this type needs a data object"}
 		}
+	case jsonview.Object:
 	default:
-		if data, ok = d.(map[string]any); !ok {
-			return &Error{CodeInvalidField, "data", "must be an object"}
-		}
+		return &Error{CodeInvalidField, "data", "must be an object"}
 	}
 
-	dataPath := &path{name: "data"}
-	if err := checkMoney(dataPath, data); err != nil {
-		return err
+	if err := checkMoney(data); err != nil {
+		return err.under("data")
 	}
 	for _, f := range t.Fields {
-		if err := checkMember(data, dataPath, f); err != nil {
-			return err
+		if err := checkMember(data, f); err != nil {
+			return err.under("data")
 		}
 	}
 	if len(t.AnyOf) > 0 && !anyPresent(data, t.AnyOf) {
@@ -77,18 +78,18 @@ func hasRequired(t *Type) bool {
 	return len(t.AnyOf) > 0
 }
 
-func anyPresent(obj map[string]any, names []string) bool {
+func anyPresent(obj jsonview.Value, names []string) bool {
 	for _, n := range names {
-		if v, ok := obj[n]; ok && v != nil {
+		if obj.Member(n).Present() {
 			return true
 		}
 	}
 	return false
 }
 
-func checkOccurredAt(rec map[string]any, now time.Time, tol time.Duration) *Error {
-	v, ok := rec["occurred_at"]
-	if !ok || v == nil {
+func checkOccurredAt(rec jsonview.Value, now time.Time, tol time.Duration) *Error {
+	v := rec.Member("occurred_at")
+	if !v.Present() {
 		return &Error{CodeMissingField, "occurred_at", "is required"}
 	}
 	at, err := parseTime(v)
@@ -103,15 +104,15 @@ func checkOccurredAt(rec map[string]any, now time.Time, tol time.Duration) *Erro
 	return nil
 }
 
-func checkCaseID(rec map[string]any, required bool) *Error {
-	v, ok := rec["case_id"]
-	if !ok || v == nil {
+func checkCaseID(rec jsonview.Value, required bool) *Error {
+	v := rec.Member("case_id")
+	if !v.Present() {
 		if required {
 			return &Error{CodeCaseIDRequired, "case_id", "this type must name its case"}
 		}
 		return nil
 	}
-	s, ok := v.(string)
+	s, ok := v.Bytes()
 	if !ok || !isUUID(s) {
 		return &Error{CodeInvalidField, "case_id", "must be a UUID string"}
 	}
@@ -120,11 +121,11 @@ func checkCaseID(rec map[string]any, required bool) *Error {
 
 // checkEnvelopeExtras checks the parts of the envelope the ledger leaves
 // alone: officers and media.
-func checkEnvelopeExtras(rec map[string]any, mediaItems int) *Error {
-	if err := checkMember(rec, nil, officersField); err != nil {
+func checkEnvelopeExtras(rec jsonview.Value, mediaItems int) *Error {
+	if err := checkMember(rec, officersField); err != nil {
 		return err
 	}
-	return checkMember(rec, nil, Field{Name: "media", Kind: KindArray,
+	return checkMember(rec, Field{Name: "media", Kind: KindArray,
 		Required: mediaItems > 0, MinItems: mediaItems, Elem: &mediaElem})
 }
 
@@ -135,62 +136,69 @@ var (
 		opt("content_type", KindString), opt("started_at", KindTime), opt("ended_at", KindTime))
 )
 
-// path is where a value lies in a record: the member name of parent, or
-// (elem) its element index. It is rendered only for an error, so that
-// checking a record that passes builds no strings.
-type path struct {
-	parent *path
-	name   string
-	index  int
-	elem   bool
+// The checks below return errors whose Field is relative to the value
+// they were given ("" for the value itself); each level puts its own
+// member name or element index in front on the way out, so that checking
+// a record that passes builds no paths.
+
+// under puts the member name in front of e's field.
+func (e *Error) under(name string) *Error {
+	switch {
+	case e.Field == "":
+		e.Field = name
+	case e.Field[0] == '[':
+		e.Field = name + e.Field
+	default:
+		e.Field = name + "." + e.Field
+	}
+	return e
 }
 
-func (p *path) String() string {
-	if p == nil {
-		return ""
+// at puts the element index i in front of e's field.
+func (e *Error) at(i int) *Error {
+	el := "[" + strconv.Itoa(i) + "]"
+	switch {
+	case e.Field == "":
+		e.Field = el
+	case e.Field[0] == '[':
+		e.Field = el + e.Field
+	default:
+		e.Field = el + "." + e.Field
 	}
-	if p.elem {
-		return fmt.Sprintf("%s[%d]", p.parent, p.index)
-	}
-	return join(p.parent.String(), p.name)
+	return e
 }
 
-// checkMember checks the member f.Name of obj, which lives at parent.
-func checkMember(obj map[string]any, parent *path, f Field) *Error {
-	at := &path{parent: parent, name: f.Name}
-	v, ok := obj[f.Name]
-	if !ok || v == nil {
+// checkMember checks the member f.Name of obj.
+func checkMember(obj jsonview.Value, f Field) *Error {
+	v := obj.Member(f.Name)
+	if !v.Present() {
 		if f.Required {
-			return &Error{CodeMissingField, at.String(), "is required"}
+			return &Error{CodeMissingField, f.Name, "is required"}
 		}
 		return nil
 	}
-	return checkValue(v, at, f)
-}
-
-func join(parent, name string) string {
-	if parent == "" {
-		return name
+	if err := checkValue(v, f); err != nil {
+		return err.under(f.Name)
 	}
-	return parent + "." + name
+	return nil
 }
 
-// checkValue checks that v, found at at, has the shape f describes.
-func checkValue(v any, at *path, f Field) *Error {
+// checkValue checks that v has the shape f describes.
+func checkValue(v jsonview.Value, f Field) *Error {
 	bad := func(format string, args ...any) *Error {
-		return &Error{CodeInvalidField, at.String(), fmt.Sprintf(format, args...)}
+		return &Error{CodeInvalidField, "", fmt.Sprintf(format, args...)}
 	}
 	switch f.Kind {
 	case KindString:
-		if s, ok := v.(string); !ok || strings.TrimSpace(s) == "" {
+		if s, ok := v.Bytes(); !ok || len(bytes.TrimSpace(s)) == 0 {
 			return bad("must be a non-empty string")
 		}
 	case KindBool:
-		if _, ok := v.(bool); !ok {
+		if _, ok := v.Bool(); !ok {
 			return bad("must be true or false")
 		}
 	case KindInt:
-		n, ok := integer(v)
+		n, ok := v.Int()
 		if !ok {
 			return bad("must be a JSON integer")
 		}
@@ -198,8 +206,8 @@ func checkValue(v any, at *path, f Field) *Error {
 			return bad("must be at least %d", f.Min)
 		}
 	case KindFen:
-		if n, ok := integer(v); !ok || n < 0 {
-			return &Error{CodeMoneyNotFen, at.String(), "must be a non-negative integer number of fen"}
+		if n, ok := v.Int(); !ok || n < 0 {
+			return &Error{CodeMoneyNotFen, "", "must be a non-negative integer number of fen"}
 		}
 	case KindTime:
 		if _, err := parseTime(v); err != nil {
@@ -210,57 +218,56 @@ func checkValue(v any, at *path, f Field) *Error {
 			return bad("%s", err)
 		}
 	case KindEnum:
-		s, _ := v.(string)
+		s, _ := v.Bytes()
 		for _, ev := range f.Values {
-			if s == ev.Code {
+			if string(s) == ev.Code {
 				return nil
 			}
 		}
 		return bad("must be one of %s", codes(f.Values))
 	case KindUUID:
-		if s, ok := v.(string); !ok || !isUUID(s) {
+		if s, ok := v.Bytes(); !ok || !isUUID(s) {
 			return bad("must be a UUID string")
 		}
 	case KindSHA256:
-		if s, ok := v.(string); !ok || !isSHA256(s) {
+		if s, ok := v.Bytes(); !ok || !isSHA256(s) {
 			return bad("must be 64 lowercase hex digits")
 		}
 	case KindStringOrObject:
-		switch x := v.(type) {
-		case map[string]any:
-		case string:
-			if strings.TrimSpace(x) == "" {
+		switch v.Kind() {
+		case jsonview.Object:
+		case jsonview.String:
+			if s, _ := v.Bytes(); len(bytes.TrimSpace(s)) == 0 {
 				return bad("must be a non-empty string or an object")
 			}
 		default:
 			return bad("must be a non-empty string or an object")
 		}
 	case KindObject:
-		obj, ok := v.(map[string]any)
-		if !ok {
+		if v.Kind() != jsonview.Object {
 			return bad("must be an object")
 		}
 		for _, sub := range f.Fields {
-			if err := checkMember(obj, at, sub); err != nil {
+			if err := checkMember(v, sub); err != nil {
 				return err
 			}
 		}
 	case KindArray:
-		arr, ok := v.([]any)
-		if !ok {
+		if v.Kind() != jsonview.Array {
 			return bad("must be an array")
 		}
-		if len(arr) < f.MinItems {
+		if v.Len() < f.MinItems {
 			return bad("must have at least %d element(s)", f.MinItems)
 		}
-		for i, e := range arr {
-			ep := &path{parent: at, index: i, elem: true}
-			if e == nil {
-				return &Error{CodeInvalidField, ep.String(), "must not be null"}
+		i := 0
+		for e := v.First(); e.Kind() != jsonview.Missing; e = e.Next() {
+			if e.Kind() == jsonview.Null {
+				return (&Error{CodeInvalidField, "", "must not be null"}).at(i)
 			}
-			if err := checkValue(e, ep, *f.Elem); err != nil {
-				return err
+			if err := checkValue(e, *f.Elem); err != nil {
+				return err.at(i)
 			}
+			i++
 		}
 	default:
 		return bad("unknown kind %d", f.Kind)
@@ -276,56 +283,35 @@ func codes(vs []Value) string {
 	return strings.Join(cs, ", ")
 }
 
-// checkMoney walks v (found at at) and checks every member named *_fen.
-func checkMoney(at *path, v any) *Error {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			p := &path{parent: at, name: k}
-			if strings.HasSuffix(k, "_fen") {
-				if n, ok := integer(e); !ok || n < 0 {
-					return &Error{CodeMoneyNotFen, p.String(), "must be a non-negative integer number of fen"}
-				}
-				continue
+// checkMoney walks v and checks every member named *_fen, in document
+// order.
+func checkMoney(v jsonview.Value) *Error {
+	obj := v.Kind() == jsonview.Object
+	i := 0
+	for e := v.First(); e.Kind() != jsonview.Missing; e = e.Next() {
+		var err *Error
+		name := e.Name()
+		if obj && bytes.HasSuffix(name, []byte("_fen")) {
+			if n, ok := e.Int(); !ok || n < 0 {
+				err = &Error{CodeMoneyNotFen, "", "must be a non-negative integer number of fen"}
 			}
-			if err := checkMoney(p, e); err != nil {
-				return err
-			}
+		} else {
+			err = checkMoney(e)
 		}
-	case []any:
-		for i, e := range x {
-			if err := checkMoney(&path{parent: at, index: i, elem: true}, e); err != nil {
-				return err
+		if err != nil {
+			if obj {
+				return err.under(string(name))
 			}
+			return err.at(i)
 		}
+		i++
 	}
 	return nil
 }
 
-// integer reports v as an int64 if it is a JSON integer: a json.Number
-// written without fraction or exponent, or (for records built in Go) an int,
-// int64 or integral float64.
-func integer(v any) (int64, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		n, err := strconv.ParseInt(string(x), 10, 64)
-		return n, err == nil
-	case int:
-		return int64(x), true
-	case int64:
-		return x, true
-	case float64:
-		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
-			return 0, false
-		}
-		return int64(x), true
-	}
-	return 0, false
-}
-
 // parseTime accepts an RFC 3339 timestamp with an offset.
-func parseTime(v any) (time.Time, error) {
-	s, ok := v.(string)
+func parseTime(v jsonview.Value) (time.Time, error) {
+	s, ok := v.Str()
 	if !ok {
 		return time.Time{}, fmt.Errorf("must be an RFC 3339 timestamp string")
 	}
@@ -339,8 +325,8 @@ func parseTime(v any) (time.Time, error) {
 // parseDate accepts a calendar date YYYY-MM-DD or an RFC 3339 timestamp.
 // A bare date is returned as midnight UTC; callers that need the agency's
 // zone reinterpret it.
-func parseDate(v any) (time.Time, error) {
-	s, ok := v.(string)
+func parseDate(v jsonview.Value) (time.Time, error) {
+	s, ok := v.Str()
 	if !ok {
 		return time.Time{}, fmt.Errorf("must be a date string")
 	}
@@ -353,7 +339,7 @@ func parseDate(v any) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("must be YYYY-MM-DD or an RFC 3339 timestamp, got %q", s)
 }
 
-func isUUID(s string) bool {
+func isUUID(s []byte) bool {
 	if len(s) != 36 {
 		return false
 	}
@@ -373,7 +359,7 @@ func isUUID(s string) bool {
 	return true
 }
 
-func isSHA256(s string) bool {
+func isSHA256(s []byte) bool {
 	if len(s) != 64 {
 		return false
 	}
@@ -391,18 +377,18 @@ func isHex(c byte) bool {
 
 // checkRecording: started_at ≤ ended_at; each interruption has from ≤ to and
 // lies inside the recording. Field shapes were checked before.
-func checkRecording(_, data map[string]any) *Error {
-	start, _ := parseTime(data["started_at"])
-	end, _ := parseTime(data["ended_at"])
+func checkRecording(_, data jsonview.Value) *Error {
+	start, _ := parseTime(data.Member("started_at"))
+	end, _ := parseTime(data.Member("ended_at"))
 	if end.Before(start) {
 		return &Error{CodeInvalidField, "data.ended_at", "must not be before started_at"}
 	}
-	ints, _ := data["interruptions"].([]any)
-	for i, e := range ints {
-		in := e.(map[string]any)
-		from, _ := parseTime(in["from"])
-		to, _ := parseTime(in["to"])
+	i := 0
+	for in := data.Member("interruptions").First(); in.Kind() != jsonview.Missing; in = in.Next() {
+		from, _ := parseTime(in.Member("from"))
+		to, _ := parseTime(in.Member("to"))
 		p := fmt.Sprintf("data.interruptions[%d]", i)
+		i++
 		switch {
 		case to.Before(from):
 			return &Error{CodeInvalidField, p + ".to", "must not be before from"}
@@ -417,10 +403,10 @@ func checkRecording(_, data map[string]any) *Error {
 
 // checkLinked: data.case_id names the same case as the envelope, so the
 // link is stored in the chain of the case it links to.
-func checkLinked(rec, data map[string]any) *Error {
-	env, _ := rec["case_id"].(string)
-	linked, _ := data["case_id"].(string)
-	if !strings.EqualFold(env, linked) {
+func checkLinked(rec, data jsonview.Value) *Error {
+	env, _ := rec.Member("case_id").Bytes()
+	linked, _ := data.Member("case_id").Bytes()
+	if !bytes.EqualFold(env, linked) {
 		return &Error{CodeInvalidField, "data.case_id", "must equal the record's case_id"}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/liuhen/liuhen/internal/jsonview"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,16 @@ func minimal(tb testing.TB, typ string) map[string]any {
 	return record(tb, typ, d)
 }
 
+// view is rec as the API checks it: its JSON, read in place.
+func view(tb testing.TB, rec map[string]any) jsonview.Value {
+	tb.Helper()
+	v, err := jsonview.Parse([]byte(show(rec)))
+	if err != nil {
+		tb.Fatalf("%s: %v", show(rec), err)
+	}
+	return v
+}
+
 func show(rec map[string]any) string {
 	b, _ := json.Marshal(rec)
 	return string(b)
@@ -112,7 +123,7 @@ func TestMinimalRecords(t *testing.T) {
 	}
 	for _, typ := range Types() {
 		rec := minimal(t, typ.Name)
-		if err := Validate(rec, testNow, Options{}); err != nil {
+		if err := Validate(view(t, rec), testNow, Options{}); err != nil {
 			t.Errorf("Validate(%s) = %v, want nil", show(rec), err)
 		}
 	}
@@ -125,6 +136,15 @@ type hole struct {
 	path   string
 	parent map[string]any
 	name   string
+}
+
+// join is the path of member name under parent, written out here
+// independently of how Validate builds its paths.
+func join(parent, name string) string {
+	if parent == "" {
+		return name
+	}
+	return parent + "." + name
 }
 
 func requiredPaths(obj map[string]any, path string, fs []Field) []hole {
@@ -155,7 +175,7 @@ func TestMissingField(t *testing.T) {
 			rec := minimal(t, typ.Name)
 			h := requiredPaths(rec["data"].(map[string]any), "data", typ.Fields)[i]
 			delete(h.parent, h.name)
-			err := Validate(rec, testNow, Options{})
+			err := Validate(view(t, rec), testNow, Options{})
 			if got, want := codeOf(err), CodeMissingField+" "+h.path; got != want {
 				t.Errorf("Validate(%s) = %v, want %s", show(rec), err, want)
 			}
@@ -190,7 +210,7 @@ func TestWrongType(t *testing.T) {
 				want = CodeMoneyNotFen
 			}
 			want += " data." + f.Name
-			if got := codeOf(Validate(rec, testNow, Options{})); got != want {
+			if got := codeOf(Validate(view(t, rec), testNow, Options{})); got != want {
 				t.Errorf("Validate(%s) = %s, want %s", show(rec), got, want)
 			}
 		}
@@ -246,7 +266,7 @@ func TestInvalidValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		rec := record(t, tt.typ, tt.data)
-		if got := codeOf(Validate(rec, testNow, Options{})); got != tt.want {
+		if got := codeOf(Validate(view(t, rec), testNow, Options{})); got != tt.want {
 			t.Errorf("Validate(%s) = %s, want %s", show(rec), got, tt.want)
 		}
 	}
@@ -271,7 +291,7 @@ func TestMoney(t *testing.T) {
 	}
 	for _, tt := range tests {
 		rec := record(t, "notice.served", `{"intended":{"penalties":["fine"],"fine_fen":`+tt.fine+`},"hearing_right":false,"method":"direct"}`)
-		if got := codeOf(Validate(rec, testNow, Options{})); got != tt.want {
+		if got := codeOf(Validate(view(t, rec), testNow, Options{})); got != tt.want {
 			t.Errorf("Validate(%s) = %s, want %s", show(rec), got, tt.want)
 		}
 	}
@@ -286,30 +306,35 @@ func TestMoney(t *testing.T) {
 	}
 	for _, tt := range nested {
 		rec := record(t, "case.closed", tt.data)
-		if got := codeOf(Validate(rec, testNow, Options{})); got != tt.want {
+		if got := codeOf(Validate(view(t, rec), testNow, Options{})); got != tt.want {
 			t.Errorf("Validate(%s) = %s, want %s", show(rec), got, tt.want)
 		}
 	}
 	// Outside data, *_fen is not ours to judge.
 	rec := minimal(t, "case.closed")
 	rec["extra_fen"] = "not money"
-	if err := Validate(rec, testNow, Options{}); err != nil {
+	if err := Validate(view(t, rec), testNow, Options{}); err != nil {
 		t.Errorf("Validate(%s) = %v, want nil", show(rec), err)
 	}
 }
 
-func TestGoValues(t *testing.T) {
-	// Records built in Go rather than decoded from JSON.
-	rec := minimal(t, "payment.received")
-	for _, v := range []any{20000, int64(20000), 20000.0} {
-		rec["data"].(map[string]any)["amount_fen"] = v
-		if err := Validate(rec, testNow, Options{}); err != nil {
-			t.Errorf("Validate(amount_fen=%T %v) = %v, want nil", v, v, err)
+func TestMoneyForms(t *testing.T) {
+	// The JSON number as sent decides: only a plain integer is fen.
+	for _, tt := range []struct{ amount, want string }{
+		{`20000`, "nil"},
+		{`0`, "nil"},
+		{`20000.0`, "money_not_fen data.amount_fen"},
+		{`2e4`, "money_not_fen data.amount_fen"},
+		{`12.5`, "money_not_fen data.amount_fen"},
+		{`-1`, "money_not_fen data.amount_fen"},
+		{`"20000"`, "money_not_fen data.amount_fen"},
+		{`99999999999999999999`, "money_not_fen data.amount_fen"},
+	} {
+		// record decodes with UseNumber and show writes the number as sent.
+		rec := record(t, "payment.received", `{"amount_fen":`+tt.amount+`,"receipt_no":"R-1"}`)
+		if got := codeOf(Validate(view(t, rec), testNow, Options{})); got != tt.want {
+			t.Errorf("Validate(amount_fen=%s) = %s, want %s", tt.amount, got, tt.want)
 		}
-	}
-	rec["data"].(map[string]any)["amount_fen"] = 12.5
-	if got := codeOf(Validate(rec, testNow, Options{})); got != "money_not_fen data.amount_fen" {
-		t.Errorf("Validate(amount_fen=12.5) = %s, want money_not_fen data.amount_fen", got)
 	}
 }
 
@@ -335,13 +360,13 @@ func TestOccurredAt(t *testing.T) {
 	for _, tt := range tests {
 		rec := minimal(t, "case.closed")
 		rec["occurred_at"] = tt.occurred
-		if got := codeOf(Validate(rec, testNow, Options{FutureTolerance: tt.tol})); got != tt.want {
+		if got := codeOf(Validate(view(t, rec), testNow, Options{FutureTolerance: tt.tol})); got != tt.want {
 			t.Errorf("Validate(occurred_at=%s, tolerance %v) = %s, want %s", tt.occurred, tt.tol, got, tt.want)
 		}
 	}
 	rec := minimal(t, "case.closed")
 	delete(rec, "occurred_at")
-	if got := codeOf(Validate(rec, testNow, Options{})); got != "missing_field occurred_at" {
+	if got := codeOf(Validate(view(t, rec), testNow, Options{})); got != "missing_field occurred_at" {
 		t.Errorf("Validate(no occurred_at) = %s, want missing_field occurred_at", got)
 	}
 }
@@ -354,7 +379,7 @@ func TestCaseID(t *testing.T) {
 		if typ.CaseRequired {
 			want = "case_id_required case_id"
 		}
-		if got := codeOf(Validate(rec, testNow, Options{})); got != want {
+		if got := codeOf(Validate(view(t, rec), testNow, Options{})); got != want {
 			t.Errorf("Validate(%s) = %s, want %s", show(rec), got, want)
 		}
 	}
@@ -366,11 +391,11 @@ func TestCaseID(t *testing.T) {
 	}
 	// Optional is not forbidden: a recording may already know its case.
 	rec := minimal(t, "recording.made")
-	if err := Validate(rec, testNow, Options{}); err != nil {
+	if err := Validate(view(t, rec), testNow, Options{}); err != nil {
 		t.Errorf("Validate(recording.made with case_id) = %v, want nil", err)
 	}
 	rec["case_id"] = 42
-	if got := codeOf(Validate(rec, testNow, Options{})); got != "invalid_field case_id" {
+	if got := codeOf(Validate(view(t, rec), testNow, Options{})); got != "invalid_field case_id" {
 		t.Errorf("Validate(case_id=42) = %s, want invalid_field case_id", got)
 	}
 }
@@ -395,24 +420,24 @@ func TestEnvelopeExtras(t *testing.T) {
 	for _, tt := range tests {
 		rec := minimal(t, "case.closed")
 		tt.edit(rec)
-		if got := codeOf(Validate(rec, testNow, Options{})); got != tt.want {
+		if got := codeOf(Validate(view(t, rec), testNow, Options{})); got != tt.want {
 			t.Errorf("%s: Validate(%s) = %s, want %s", tt.name, show(rec), got, tt.want)
 		}
 	}
 	for _, typ := range []string{"statement.waived", "hearing.requested"} {
 		rec := minimal(t, typ)
 		delete(rec, "data")
-		if err := Validate(rec, testNow, Options{}); err != nil {
+		if err := Validate(view(t, rec), testNow, Options{}); err != nil {
 			t.Errorf("Validate(%s without data) = %v, want nil", typ, err)
 		}
 	}
 	rec := minimal(t, "recording.made")
 	delete(rec, "media")
-	if got := codeOf(Validate(rec, testNow, Options{})); got != "missing_field media" {
+	if got := codeOf(Validate(view(t, rec), testNow, Options{})); got != "missing_field media" {
 		t.Errorf("Validate(recording.made without media) = %s, want missing_field media", got)
 	}
 	rec["media"] = []any{}
-	if got := codeOf(Validate(rec, testNow, Options{})); got != "invalid_field media" {
+	if got := codeOf(Validate(view(t, rec), testNow, Options{})); got != "invalid_field media" {
 		t.Errorf("Validate(recording.made with empty media) = %s, want invalid_field media", got)
 	}
 }
@@ -438,7 +463,7 @@ func TestUnknownFieldsAccepted(t *testing.T) {
 				}
 			}
 		}
-		if err := Validate(rec, testNow, Options{}); err != nil {
+		if err := Validate(view(t, rec), testNow, Options{}); err != nil {
 			t.Errorf("Validate(%s) = %v, want nil", show(rec), err)
 		}
 	}
@@ -501,13 +526,13 @@ func TestCaseExtended(t *testing.T) {
 	}
 	for _, tt := range tests {
 		rec := record(t, "case.extended", tt.data)
-		if got := codeOf(Validate(rec, testNow, Options{})); got != tt.want {
+		if got := codeOf(Validate(view(t, rec), testNow, Options{})); got != tt.want {
 			t.Errorf("Validate(%s) = %s, want %s", show(rec), got, tt.want)
 		}
 	}
 	rec := minimal(t, "case.extended")
 	delete(rec, "case_id")
-	if got, want := codeOf(Validate(rec, testNow, Options{})), CodeCaseIDRequired+" case_id"; got != want {
+	if got, want := codeOf(Validate(view(t, rec), testNow, Options{})), CodeCaseIDRequired+" case_id"; got != want {
 		t.Errorf("Validate(%s) = %s, want %s", show(rec), got, want)
 	}
 	typ, ok := Lookup("case.extended")
@@ -537,7 +562,7 @@ func FuzzValidate(f *testing.F) {
 		if d.Decode(&rec) != nil {
 			return
 		}
-		err := Validate(rec, testNow, Options{})
+		err := Validate(view(t, rec), testNow, Options{})
 		if err != nil && err.Code == "" {
 			t.Errorf("Validate(%q) = %v, want a code", b, err)
 		}

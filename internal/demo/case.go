@@ -1,11 +1,9 @@
 package demo
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/liuhen/liuhen/internal/catalog"
@@ -19,8 +17,6 @@ func later(a, b time.Time) time.Time {
 }
 
 func sha256hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // category describes one kind of case: how often, what was found, the
 // legal basis and the fines (fen).

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/liuhen/liuhen/internal/catalog"
+	"github.com/liuhen/liuhen/internal/jsonview"
 	"github.com/liuhen/liuhen/projections/compliance"
 )
 
@@ -259,7 +260,11 @@ func (g *gen) emit(at time.Time, dev, typ, caseID string, offs []officer, data m
 	if err != nil {
 		panic(err)
 	}
-	if err := catalog.Validate(decode(raw), g.now.Add(time.Hour), catalog.Options{}); err != nil {
+	v, err := jsonview.Parse(raw)
+	if err != nil {
+		panic(err)
+	}
+	if err := catalog.Validate(v, g.now.Add(time.Hour), catalog.Options{}); err != nil {
 		panic(fmt.Sprintf("demo: generated an invalid %s: %v\n%s", typ, err, raw))
 	}
 	if at.After(g.last) {
@@ -268,14 +273,6 @@ func (g *gen) emit(at time.Time, dev, typ, caseID string, offs []officer, data m
 	late := len(dev) > 3 && dev[:3] == "ZFY" && g.rng.IntN(25) == 0
 	g.recs = append(g.recs, Record{Raw: raw, Device: dev, At: at, Late: late, Media: media})
 	return id
-}
-
-func decode(b []byte) map[string]any {
-	var m map[string]any
-	d := json.NewDecoder(bytesReader(b))
-	d.UseNumber()
-	d.Decode(&m)
-	return m
 }
 
 func (g *gen) breach(caseNo, what string) { g.breaches = append(g.breaches, caseNo+": "+what) }

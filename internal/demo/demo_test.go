@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/liuhen/liuhen/internal/catalog"
+	"github.com/liuhen/liuhen/internal/jsonview"
+	"github.com/liuhen/liuhen/ledger"
 )
 
 var now = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
@@ -43,7 +45,16 @@ func TestYear(t *testing.T) {
 		if err := d.Decode(&m); err != nil {
 			t.Fatal(err)
 		}
-		if err := catalog.Validate(m, now, catalog.Options{}); err != nil {
+		// As the API checks it: the record's canonical form, read in place.
+		rec, err := ledger.ParseRecord(r.Raw)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, r.Raw)
+		}
+		v, err := jsonview.Parse(rec.Canonical())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := catalog.Validate(v, now, catalog.Options{}); err != nil {
 			t.Errorf("invalid record: %v\n%s", err, r.Raw)
 		}
 		typ := m["type"].(string)

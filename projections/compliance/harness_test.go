@@ -18,6 +18,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 	"github.com/liuhen/liuhen/internal/catalog"
+	"github.com/liuhen/liuhen/internal/jsonview"
 	"github.com/liuhen/liuhen/ledger"
 	"github.com/liuhen/liuhen/projections"
 	"github.com/liuhen/liuhen/projections/casefile"
@@ -575,11 +576,11 @@ func (s *script) record(where, line string) {
 		rec["media"] = media
 	}
 	raw, _ := json.Marshal(rec)
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	dec.Decode(&m)
-	if verr := catalog.Validate(m, recorded.Add(time.Hour), catalog.Options{}); verr != nil {
+	v, err := jsonview.Parse(raw)
+	if err != nil {
+		s.t.Fatalf("%s: %v\n%s", where, err, raw)
+	}
+	if verr := catalog.Validate(v, recorded.Add(time.Hour), catalog.Options{}); verr != nil {
 		s.t.Fatalf("%s: record is not valid under the catalogue: %v\n%s", where, verr, raw)
 	}
 	seq := s.l.append(s.t, raw, recorded)

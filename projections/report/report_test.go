@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/liuhen/liuhen/internal/catalog"
+	"github.com/liuhen/liuhen/internal/jsonview"
 	"github.com/liuhen/liuhen/projections"
 	"github.com/liuhen/liuhen/projections/internal/projtest"
 	"github.com/liuhen/liuhen/projections/internal/synth"
@@ -185,13 +186,11 @@ func compare(t *testing.T, what string, got, want *report.Report) {
 func validate(t *testing.T, recs [][]byte) {
 	t.Helper()
 	for _, raw := range recs {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
+		v, err := jsonview.Parse(raw)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := catalog.Validate(m, time.Now(), catalog.Options{}); err != nil {
+		if err := catalog.Validate(v, time.Now(), catalog.Options{}); err != nil {
 			t.Fatalf("synthetic record %s: %v", raw, err)
 		}
 	}
