@@ -68,7 +68,8 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, tok *Token) 
 	}
 	results := make([]Result, len(raws))
 	recs := make([]*ledger.Record, 0, len(raws))
-	views := make([]jsonview.Value, 0, len(raws))
+	media := make([][]string, 0, len(raws)) // per record in recs, the media it references
+	var doc jsonview.Doc
 	idx := make([]int, 0, len(raws))
 	now := s.cfg.Now()
 	opts := catalog.Options{FutureTolerance: s.cfg.FutureTolerance}
@@ -96,7 +97,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, tok *Token) 
 			results[i].reject(CodeServerOnlyType, "type", custodyType+" entries are written by the server itself")
 			continue
 		}
-		v, err := jsonview.Parse(rec.Canonical())
+		v, err := doc.Parse(rec.Canonical())
 		if err != nil { // cannot happen: jsontext wrote it
 			results[i].reject(CodeMalformedJSON, "", err.Error())
 			continue
@@ -106,7 +107,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, tok *Token) 
 			continue
 		}
 		recs = append(recs, rec)
-		views = append(views, v)
+		media = append(media, referenced(v))
 		idx = append(idx, i)
 	}
 	if len(recs) > 0 {
@@ -119,7 +120,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, tok *Token) 
 		for j, i := range idx {
 			results[i].fill(res[j])
 			if res[j].Status == ledger.Accepted || res[j].Status == ledger.Duplicate {
-				results[i].MissingMedia = s.media.missing(views[j])
+				results[i].MissingMedia = s.media.missing(media[j])
 			}
 		}
 	}

@@ -109,10 +109,11 @@ func referenced(rec jsonview.Value) []string {
 	return out
 }
 
-// missing returns the media a record references that are not stored yet.
-func (m *mediaStore) missing(rec jsonview.Value) []string {
+// missing returns those of the media a record references (referenced)
+// that are not stored yet.
+func (m *mediaStore) missing(refs []string) []string {
 	var out []string
-	for _, sha := range referenced(rec) {
+	for _, sha := range refs {
 		if _, ok := m.stat(sha); !ok {
 			out = append(out, sha)
 		}

@@ -69,10 +69,20 @@ type Value struct {
 
 // Parse parses the JSON value b. b must not change while the view is used.
 func Parse(b []byte) (Value, error) {
+	return new(Doc).Parse(b)
+}
+
+// Parse parses the JSON value b into d, reusing d's memory: the values of
+// d's earlier documents are invalid from then on. b must not change while
+// the view is used.
+func (d *Doc) Parse(b []byte) (Value, error) {
 	if len(b) > 1<<31-1 {
 		return Value{}, ErrSyntax
 	}
-	d := &Doc{b: b, nodes: make([]node, 0, 32)}
+	d.b, d.nodes = b, d.nodes[:0]
+	if d.nodes == nil {
+		d.nodes = make([]node, 0, 64)
+	}
 	end, err := d.parse(jsonscan.SkipSpace(b, 0), 0)
 	if err != nil {
 		return Value{}, err

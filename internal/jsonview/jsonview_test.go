@@ -103,6 +103,21 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
+// TestDocReuse: a Doc parses one document after another.
+func TestDocReuse(t *testing.T) {
+	var d Doc
+	for _, s := range []string{`{"a":[1,2,3,{"b":"c"}]}`, `[]`, `{"x":{"y":{"z":true}}}`, `"s"`} {
+		v, err := d.Parse([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := decodeStd([]byte(s))
+		if got := toAny(t, v); !reflect.DeepEqual(got, want) {
+			t.Errorf("reused Doc reads %s as %#v", s, got)
+		}
+	}
+}
+
 func TestMember(t *testing.T) {
 	v, err := Parse([]byte(`{"a":"x","b\u0063":2,"a b":null}`))
 	if err != nil {
@@ -173,8 +188,9 @@ func FuzzParse(f *testing.F) {
 func BenchmarkParse(b *testing.B) {
 	raw := []byte(`{"case_id":"0193f09e-1111-7000-8000-000000000001","data":{"document_no":"晋市城管检字〔2020〕第1号","findings":"当事人在迎泽大街人行道上摆摊设点，占道经营，影响通行。"},"device":{"id":"ZFY-140500-0001","seq":1},"id":"0193f0a2-7c1e-7b3a-9d55-000000000001","media":[{"content_type":"video/mp4","sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","size":104857600}],"occurred_at":"2020-05-12T09:31:02+08:00","officers":[{"cert_no":"14050020190012","id":"O-0012","name":"王某"},{"cert_no":"14050020190031","id":"O-0031","name":"李某"}],"type":"inspection.recorded"}`)
 	b.ReportAllocs()
+	var d Doc
 	for b.Loop() {
-		if _, err := Parse(raw); err != nil {
+		if _, err := d.Parse(raw); err != nil {
 			b.Fatal(err)
 		}
 	}
