@@ -296,12 +296,19 @@ func (l *Ledger) runSequencer() {
 	}
 }
 
+// batchRetained is the largest buffer a closed commit batch keeps for the
+// next one.
+const batchRetained = 8 << 20
+
 // build assigns seqs to a group of requests, writes their entries, indexes,
 // tree hashes and the new head into one batch, and applies it. The caller
 // awaits the fsync.
 func (s *sequencer) build(reqs []*appendReq) (*pending, error) {
 	l := s.l
-	b := l.db.NewBatch()
+	// Pebble pools closed batches, but drops a buffer over 1 MiB, which
+	// a group of a few hundred records passes: each would grow a fresh one
+	// by doubling.
+	b := l.db.NewBatch(pebble.WithMaxRetainedSizeBytes(batchRetained))
 	clear(s.batchIDs)
 	s.batchRecs = s.batchRecs[:0]
 	s.batchRes = s.batchRes[:0]
