@@ -293,6 +293,55 @@ func TestCheckpointsKeptAndConsistent(t *testing.T) {
 	}
 }
 
+// TestCheckpointCovering: CheckpointCovering(s) is the first stored
+// checkpoint of at least s, for every s, whether it is served from the
+// checkpoints kept in memory or read back (more checkpoints than are kept,
+// and again after a reopen, when none are kept).
+func TestCheckpointCovering(t *testing.T) {
+	cfg := testConfig(t, nil)
+	l := newTestLedger(t, cfg)
+	n := cpRecentMax + 20
+	for i := range n {
+		mustAppend(t, l, rec(i, 1)) // one commit each, a checkpoint each
+		if _, err := l.CheckpointCovering(context.Background(), uint64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(l *Ledger) {
+		t.Helper()
+		for s := uint64(1); s <= uint64(n); s++ {
+			got, err := l.CheckpointCovering(context.Background(), s)
+			if err != nil {
+				t.Fatalf("CheckpointCovering(%d): %v", s, err)
+			}
+			// The first stored one, read from Pebble here.
+			it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixCheckpoint, s), UpperBound: []byte{prefixCheckpoint + 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !it.First() {
+				t.Fatalf("no checkpoint stored at or above %d", s)
+			}
+			want := append([]byte(nil), it.Value()...)
+			it.Close()
+			if !bytes.Equal(got.Note, want) {
+				t.Fatalf("CheckpointCovering(%d) = size %d, want the stored %q", s, got.Size, want)
+			}
+			if _, err := OpenCheckpoint(got.Note, testOrigin, l.Verifier()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check(l)
+	l.Close()
+	l2, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	check(l2)
+}
+
 // TestCheckpointInterval: with an interval, a checkpoint follows the first
 // commit, the next waits out the interval, and Close does not: it signs
 // the final head at once.

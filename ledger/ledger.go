@@ -141,6 +141,7 @@ type Ledger struct {
 
 	cpMu      sync.Mutex
 	cpChanged chan struct{} // closed and replaced when cp changes; guarded by cpMu
+	cpRecent  []*Checkpoint // the checkpoints stored last, consecutive, ascending; guarded by cpMu
 
 	reqs     chan *appendReq
 	inflight chan *pending

@@ -171,6 +171,9 @@ func (l *Ledger) CheckpointCovering(ctx context.Context, size uint64) (*Checkpoi
 		changed := l.cpChanged
 		l.cpMu.Unlock()
 		if cp := l.cp.Load(); cp != nil && cp.Size >= size {
+			if r := l.recentCovering(size); r != nil {
+				return r, nil
+			}
 			it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: seqKey(prefixCheckpoint, size), UpperBound: []byte{prefixCheckpoint + 1}})
 			if err != nil {
 				return nil, err
@@ -228,8 +231,39 @@ func (l *Ledger) storeCheckpoint(size uint64, root Hash) error {
 	return nil
 }
 
+// cpRecentMax is how many of the last stored checkpoints the ledger keeps.
+const cpRecentMax = 64
+
+// recentCovering returns the first stored checkpoint of at least size
+// from those signed last, or nil if they do not tell. These were signed by
+// this ledger and are the ones the relay asks for, each as it is signed:
+// serving them from memory spares reading each back and checking its
+// signature.
+func (l *Ledger) recentCovering(size uint64) *Checkpoint {
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
+	r := l.cpRecent
+	// The first is known to be the first stored checkpoint of at least
+	// size only if size is above the one before it, which is not kept.
+	if len(r) < 2 || size <= r[0].Size {
+		return nil
+	}
+	for _, cp := range r[1:] {
+		if cp.Size >= size {
+			return cp
+		}
+	}
+	return nil
+}
+
 func (l *Ledger) setCheckpoint(cp *Checkpoint) {
 	l.cpMu.Lock()
+	if n := len(l.cpRecent); n == 0 || cp.Size > l.cpRecent[n-1].Size {
+		if n == cpRecentMax {
+			l.cpRecent = append(l.cpRecent[:0], l.cpRecent[1:]...)
+		}
+		l.cpRecent = append(l.cpRecent, cp)
+	}
 	l.cp.Store(cp)
 	close(l.cpChanged)
 	l.cpChanged = make(chan struct{})
