@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +36,7 @@ type benchOptions struct {
 	duration        time.Duration
 	warmup          time.Duration
 	ndjson          bool
+	cpuProfile      string
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,6 +50,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to measure")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "how long to send before measuring")
 	fs.BoolVar(&o.ndjson, "ndjson", false, "send batches as application/x-ndjson instead of a JSON array")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this tool's own CPU profile (go tool pprof) to `file`")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: liuhen bench [flags]
 
@@ -75,6 +78,17 @@ flags:
 	b, err := os.ReadFile(o.adminToken)
 	if err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	return bench(ctx, o, strings.TrimSpace(string(b)), stdout)
 }
