@@ -443,11 +443,19 @@ func (c *Consumer) durable(ctx context.Context) (jetstream.Consumer, error) {
 	return c.js.CreateConsumer(ctx, c.opts.Stream, cfg)
 }
 
+// BatchRetained is the largest batch buffer a consumer keeps for its next
+// batch. Catching up, a batch of Batch (4096) entries of the read models'
+// writes is a few megabytes.
+const BatchRetained = 32 << 20
+
 // apply applies ds in one batch and queues it for commit; the commit
 // acknowledges the deliveries. On a broken entry it commits what came before
 // it and returns the *ledger.ChainError.
 func (c *Consumer) apply(ctx context.Context, ds []delivery) error {
-	b := c.db.NewBatchWithSize(c.batchLen) // grown once, not doubling its way up
+	// Sized once rather than doubling its way up, and kept in Pebble's
+	// pool up to BatchRetained once committed, so that the next batch
+	// reuses the buffer instead of allocating (and zeroing) megabytes.
+	b := c.db.NewBatchWithSize(c.batchLen, pebble.WithMaxRetainedSizeBytes(BatchRetained))
 	queued := false
 	defer func() {
 		if !queued {

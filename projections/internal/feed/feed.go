@@ -16,6 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/liuhen/liuhen/ledger"
 	"github.com/liuhen/liuhen/projections"
+	"github.com/liuhen/liuhen/projections/consume"
 	"github.com/liuhen/liuhen/projections/internal/commitq"
 )
 
@@ -122,7 +123,7 @@ func (c *Consumer) CatchUp(ctx context.Context) (err error) {
 			err = werr
 		}
 	}()
-	b := c.db.NewBatch()
+	b := c.db.NewBatch(pebble.WithMaxRetainedSizeBytes(consume.BatchRetained)) // as consume does
 	defer func() {
 		if b != nil {
 			b.Close()
@@ -170,7 +171,7 @@ func (c *Consumer) CatchUp(ctx context.Context) (err error) {
 			if err != nil {
 				return err
 			}
-			b = c.db.NewBatch()
+			b = c.db.NewBatch(pebble.WithMaxRetainedSizeBytes(consume.BatchRetained))
 			n = 0
 		}
 	}
