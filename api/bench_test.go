@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"fmt"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -88,4 +89,25 @@ func BenchmarkExportBundle(b *testing.B) {
 	b.ReportMetric(n/el.Seconds(), "entries/s")
 	b.ReportMetric(float64(cpu.Microseconds())/n, "CPU-µs/entry")
 	b.ReportMetric(float64(bytesOut), "bundle-bytes")
+}
+
+// BenchmarkSplitArray: framing a body of 100 realistic records (the load
+// tool's batches) into records, before any of them is parsed.
+func BenchmarkSplitArray(b *testing.B) {
+	var body []byte
+	body = append(body, '[')
+	for i := range 100 {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, fmt.Sprintf(`{"id":"0193f0a2-7c1e-7b3a-9d55-%012d","type":"inspection.recorded","case_id":"0193f09e-1111-7000-8000-000000000001","occurred_at":"2026-05-12T09:31:02+08:00","device":{"id":"ZFY-140500-0001","seq":%d},"officers":[{"id":"O-0012","cert_no":"14050020190012","name":"王某"},{"id":"O-0031","cert_no":"14050020190031","name":"李某"}],"data":{"findings":"当事人在人行道上摆摊经营水果，占用人行道约6平方米","note":"say \"hi\""}}`, i, i)...)
+	}
+	body = append(body, ']')
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		recs, err := splitArray(body, 1000)
+		if err != nil || len(recs) != 100 {
+			b.Fatal(len(recs), err)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"fmt"
+	"github.com/liuhen/liuhen/internal/jsonscan"
 	"mime"
 	"strconv"
 )
@@ -87,27 +88,25 @@ func splitNDJSON(body []byte, maxRecords int) ([][]byte, error) {
 // fails as a whole, since no record boundary can be trusted after a break.
 func splitArray(b []byte, maxRecords int) ([][]byte, error) {
 	var recs [][]byte
-	depth, inString, escaped := 0, false, false
+	depth := 0
 	start := -1 // start of the current element, -1 between elements
 	closed := false
 	for i := 1; i < len(b); i++ { // b[0] is '['
 		c := b[i]
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
 		switch c {
 		case ' ', '\t', '\r', '\n':
 			continue
 		case '"':
-			inString = true
+			// Most of a record's bytes are in strings: jump to the end.
+			end, err := jsonscan.SkipString(b, i)
+			if err != nil {
+				return nil, problem(CodeMalformedJSON, "the array is not closed")
+			}
+			if start < 0 {
+				start = i
+			}
+			i = end - 1
+			continue
 		case '{', '[':
 			depth++
 		case '}', ']':
