@@ -91,3 +91,30 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 	})
 }
+
+// longRunByBytes is hasLongDigitRun written the plain way.
+func longRunByBytes(b []byte) bool {
+	run := 0
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			if run++; run >= 16 {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
+}
+
+func FuzzHasLongDigitRun(f *testing.F) {
+	for _, s := range []string{"", "123456789012345", "1234567890123456", "x1234567890123456y", "身份证140502199001011234",
+		"12345678/123456789", "\xb0\xb1\xb2\xb3\xb4\xb5\xb6\xb7\xb8\xb9\xb0\xb1\xb2\xb3\xb4\xb5", ":;<=>?@/0123456789012345"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := hasLongDigitRun(b), longRunByBytes(b); got != want {
+			t.Fatalf("hasLongDigitRun(%q) = %v, want %v", b, got, want)
+		}
+	})
+}

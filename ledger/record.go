@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"time"
@@ -287,19 +288,39 @@ func validDeviceID(s string) bool {
 // hasLongDigitRun reports whether b holds 16 or more consecutive ASCII
 // digits anywhere (in a number or in a string, such as an ID number): only
 // then can an integer be too large for a double.
+//
+// Sixteen consecutive bytes always cover one whole eight-byte word at an
+// offset divisible by eight, so words that are not all digits are passed
+// over eight bytes at a time; the run is counted byte by byte only around
+// a word that is.
 func hasLongDigitRun(b []byte) bool {
-	run := 0
-	for _, c := range b {
-		if c >= '0' && c <= '9' {
-			run++
-			if run >= 16 {
+	const lo, hi, add = 0x3030303030303030, 0x8080808080808080, 0x4646464646464646
+	for i := 0; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		// Every byte below 0x80, at least '0' (no borrow crosses a byte:
+		// each has its high bit set before the subtraction) and at most
+		// '9' (adding 0x46 sets the high bit of a byte above 0x39, and no
+		// carry leaves a byte below 0x80).
+		if x&hi == 0 && ((x|hi)-lo)&hi == hi && (x+add)&hi == 0 {
+			if digitRun(b, i) >= 16 {
 				return true
 			}
-		} else {
-			run = 0
 		}
 	}
 	return false
+}
+
+// digitRun returns the length of the run of ASCII digits through b[i].
+func digitRun(b []byte, i int) int {
+	isDigit := func(c byte) bool { return c >= '0' && c <= '9' }
+	s, e := i, i
+	for s > 0 && isDigit(b[s-1]) {
+		s--
+	}
+	for e < len(b) && isDigit(b[e]) {
+		e++
+	}
+	return e - s
 }
 
 // plainString reports whether a quoted JSON string has no escapes and no
