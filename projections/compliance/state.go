@@ -242,13 +242,19 @@ func (c *caseState) apply(e *projections.Entry, d *data, loc *time.Location) {
 			continue
 		}
 		var s span
-		if t, err := ledger.ParseTimestamp(m.StartedAt); err == nil {
-			t = t.In(loc)
-			s.From = &t
+		// Both are optional: an absent one is not parsed (a failed parse
+		// builds an error).
+		if m.StartedAt != "" {
+			if t, err := ledger.ParseTimestamp(m.StartedAt); err == nil {
+				t = t.In(loc)
+				s.From = &t
+			}
 		}
-		if t, err := ledger.ParseTimestamp(m.EndedAt); err == nil {
-			t = t.In(loc)
-			s.To = &t
+		if m.EndedAt != "" {
+			if t, err := ledger.ParseTimestamp(m.EndedAt); err == nil {
+				t = t.In(loc)
+				s.To = &t
+			}
 		}
 		ev.Media = append(ev.Media, s)
 	}
