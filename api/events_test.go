@@ -212,6 +212,29 @@ func TestMissingMediaInResult(t *testing.T) {
 	}
 }
 
+// TestPostDeepRecord: a record nested as deep as the ledger accepts (an
+// extra member, which the catalogue keeps) passes the catalogue check,
+// whose reader must follow it; a bad fine at the bottom is still found.
+func TestPostDeepRecord(t *testing.T) {
+	f := newFixture(t)
+	deep := func(leaf any) any {
+		var v any = leaf
+		for range 2000 {
+			v = []any{v}
+		}
+		return v
+	}
+	ok := rec("inspection.recorded", "ZFY-1", map[string]any{"data": map[string]any{"findings": "占道经营", "x": deep("y")}})
+	if rs := results(t, f.post("device", ok)); len(rs) != 1 || rs[0].Status != StatusAccepted {
+		t.Fatalf("POST a 2,000-deep record: results %+v, want accepted", rs)
+	}
+	bad := rec("inspection.recorded", "ZFY-1", map[string]any{"data": map[string]any{"findings": "占道经营", "x": deep(map[string]any{"fine_fen": -1})}})
+	w := f.post("device", bad)
+	if w.Code != 422 || problemCode(t, w) != "money_not_fen" {
+		t.Errorf("POST a 2,000-deep negative fine = %d %.200s, want 422 money_not_fen", w.Code, w.Body)
+	}
+}
+
 // TestPostCaseExtended: case.extended (延长办案期限), an extension beyond
 // catalogue v1 (docs/events.md §9), is accepted through the ingest path,
 // and validated like any catalogued type.

@@ -36,8 +36,10 @@ const (
 	Object  Kind = '{'
 )
 
-// MaxDepth is the deepest nesting Parse follows.
-const MaxDepth = 64
+// MaxDepth is the deepest nesting Parse follows: jsontext's limit, so that
+// every record the ledger accepts (its canonical form is jsontext's) can
+// be read.
+const MaxDepth = 10000
 
 // ErrSyntax reports input that is not a JSON value.
 var ErrSyntax = errors.New("jsonview: not a JSON value")
@@ -99,14 +101,14 @@ func (d *Doc) parse(i, depth int) (int, error) {
 	if i >= len(b) {
 		return 0, fmt.Errorf("%w: missing value", ErrSyntax)
 	}
-	if depth > MaxDepth {
-		return 0, fmt.Errorf("%w: nested deeper than %d", ErrSyntax, MaxDepth)
-	}
 	me := int32(len(d.nodes))
 	d.nodes = append(d.nodes, node{start: int32(i)})
 	var end int
 	switch c := b[i]; c {
 	case '{', '[':
+		if depth >= MaxDepth { // this object or array is level depth+1
+			return 0, fmt.Errorf("%w: nested deeper than %d", ErrSyntax, MaxDepth)
+		}
 		k := Kind(c)
 		d.nodes[me].kind = k
 		close := byte('}')

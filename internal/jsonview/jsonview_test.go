@@ -118,6 +118,20 @@ func TestDocReuse(t *testing.T) {
 	}
 }
 
+// TestDepth: as deep as jsontext accepts, and no deeper.
+func TestDepth(t *testing.T) {
+	nest := func(n int) []byte { return []byte(strings.Repeat("[", n) + "1" + strings.Repeat("]", n)) }
+	if !jsontext.Value(nest(MaxDepth)).IsValid() || jsontext.Value(nest(MaxDepth+1)).IsValid() {
+		t.Fatalf("jsontext's depth limit is not %d", MaxDepth)
+	}
+	if _, err := Parse(nest(MaxDepth)); err != nil {
+		t.Errorf("Parse of depth %d: %v", MaxDepth, err)
+	}
+	if _, err := Parse(nest(MaxDepth + 1)); err == nil {
+		t.Errorf("Parse of depth %d: no error", MaxDepth+1)
+	}
+}
+
 func TestMember(t *testing.T) {
 	v, err := Parse([]byte(`{"a":"x","b\u0063":2,"a b":null}`))
 	if err != nil {
