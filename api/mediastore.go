@@ -100,8 +100,12 @@ func (m *mediaStore) lock(sha string) (unlock func(), ok bool) {
 
 // referenced returns the sha256 of every media item of a record.
 func referenced(rec jsonview.Value) []string {
+	media := rec.Member("media")
+	if media.Kind() != jsonview.Array {
+		return nil
+	}
 	var out []string
-	for it := rec.Member("media").First(); it.Kind() != jsonview.Missing; it = it.Next() {
+	for it := media.First(); it.Kind() != jsonview.Missing; it = it.Next() {
 		if sha, ok := it.Member("sha256").Str(); ok && validSHA256(sha) {
 			out = append(out, sha)
 		}
