@@ -193,6 +193,12 @@ func pebbleOptions(cfg *Config, cache *pebble.Cache) *pebble.Options {
 		FormatMajorVersion:    pebble.FormatNewest,
 		Logger:                quietLogger{cfg.Logger},
 	}
+	// MinLZ (Snappy's successor, faster on amd64) on every level, as the
+	// read models' stores use. Alternated runs against Snappy: Verify
+	// median 510,751 -> 543,786 entries/s (3.72 -> 3.51 CPU us/entry),
+	// tables 12 % smaller, appends within noise. Tables written before
+	// keep their Snappy blocks and read as they are.
+	o.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
 	for i := range o.Levels {
 		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		// 32 KiB data blocks rather than Pebble's 4 KiB: the ledger is
