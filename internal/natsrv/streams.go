@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -94,38 +96,86 @@ func EnsureStreamsWith(ctx context.Context, js jetstream.JetStream, l Layout, o 
 	}
 	ev, cp := StreamConfigsWith(l, o)
 	for _, cfg := range []jetstream.StreamConfig{ev, cp} {
-		s, err := js.Stream(ctx, cfg.Name)
-		switch {
-		case errors.Is(err, jetstream.ErrStreamNotFound):
-			if _, err := js.CreateStream(ctx, cfg); err != nil {
-				return fmt.Errorf("natsrv: create stream %s: %w", cfg.Name, err)
-			}
-			continue
-		case err != nil:
-			return fmt.Errorf("natsrv: stream %s: %w", cfg.Name, err)
+		if err := retryAPI(ctx, func(ctx context.Context) error { return ensureStream(ctx, js, l, cfg) }); err != nil {
+			return err
 		}
-		have := s.CachedInfo().Config
-		if o := have.Metadata[metaOrigin]; o != l.Origin || !slices.Equal(have.Subjects, cfg.Subjects) {
-			return fmt.Errorf("%w: %s holds origin %q on %v, want %q on %v", ErrForeignStream, cfg.Name, o, have.Subjects, l.Origin, cfg.Subjects)
+	}
+	return nil
+}
+
+// apiAttempt bounds one attempt of EnsureStreams. A JetStream API request
+// that a cluster loses (its meta leader changing while the cluster forms,
+// a busy node) is never answered: rather than wait out the caller's whole
+// deadline for it, the request is sent again. Creating or updating a
+// stream to the same configuration twice is harmless.
+const apiAttempt = 10 * time.Second
+
+// retryAPI calls f until it succeeds, fails with an error that asking
+// again will not change, or ctx is done; each call gets at most
+// apiAttempt.
+func retryAPI(ctx context.Context, f func(context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, apiAttempt)
+		err := f(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !unanswered(err) {
+			return err
 		}
-		// JetStream cannot change a stream's persist mode. A stream created
-		// without AsyncPersist keeps writing each message before its ack;
-		// one created with it cannot go back.
-		if have.PersistMode != cfg.PersistMode {
-			if have.PersistMode == jetstream.AsyncPersistMode {
-				return fmt.Errorf("natsrv: stream %s acknowledges messages before writing them (persist mode async), and JetStream cannot change that to what is asked now (SyncAlways, or replicas); delete the stream, or the embedded server's store directory, and start again: the relay publishes the ledger again", cfg.Name)
-			}
-			cfg.PersistMode = have.PersistMode
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
 		}
-		// Keep metadata the server added (its own "_nats." keys).
-		for k, v := range have.Metadata {
-			if _, ok := cfg.Metadata[k]; !ok {
-				cfg.Metadata[k] = v
-			}
+	}
+}
+
+// unanswered reports whether err says that a request went unanswered or
+// found the cluster not ready, rather than that it was refused.
+func unanswered(err error) bool {
+	var ae *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.As(err, &ae) && ae.Code == 503
+}
+
+// ensureStream creates the stream cfg or brings it to cfg (see
+// EnsureStreamsWith).
+func ensureStream(ctx context.Context, js jetstream.JetStream, l Layout, cfg jetstream.StreamConfig) error {
+	s, err := js.Stream(ctx, cfg.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		if _, err := js.CreateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("natsrv: create stream %s: %w", cfg.Name, err)
 		}
-		if _, err := js.UpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("natsrv: update stream %s: %w", cfg.Name, err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("natsrv: stream %s: %w", cfg.Name, err)
+	}
+	have := s.CachedInfo().Config
+	if o := have.Metadata[metaOrigin]; o != l.Origin || !slices.Equal(have.Subjects, cfg.Subjects) {
+		return fmt.Errorf("%w: %s holds origin %q on %v, want %q on %v", ErrForeignStream, cfg.Name, o, have.Subjects, l.Origin, cfg.Subjects)
+	}
+	// JetStream cannot change a stream's persist mode. A stream created
+	// without AsyncPersist keeps writing each message before its ack;
+	// one created with it cannot go back.
+	if have.PersistMode != cfg.PersistMode {
+		if have.PersistMode == jetstream.AsyncPersistMode {
+			return fmt.Errorf("natsrv: stream %s acknowledges messages before writing them (persist mode async), and JetStream cannot change that to what is asked now (SyncAlways, or replicas); delete the stream, or the embedded server's store directory, and start again: the relay publishes the ledger again", cfg.Name)
 		}
+		cfg.PersistMode = have.PersistMode
+	}
+	// Keep metadata the server added (its own "_nats." keys), in a copy:
+	// cfg's map is shared with the next attempt.
+	md := make(map[string]string, len(cfg.Metadata)+len(have.Metadata))
+	for k, v := range have.Metadata {
+		md[k] = v
+	}
+	for k, v := range cfg.Metadata {
+		md[k] = v
+	}
+	cfg.Metadata = md
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("natsrv: update stream %s: %w", cfg.Name, err)
 	}
 	return nil
 }
