@@ -142,28 +142,21 @@ var (
 // a record that passes builds no paths.
 
 // under puts the member name in front of e's field.
-func (e *Error) under(name string) *Error {
-	switch {
-	case e.Field == "":
-		e.Field = name
-	case e.Field[0] == '[':
-		e.Field = name + e.Field
-	default:
-		e.Field = name + "." + e.Field
-	}
-	return e
-}
+func (e *Error) under(name string) *Error { return e.prefix(name) }
 
 // at puts the element index i in front of e's field.
-func (e *Error) at(i int) *Error {
-	el := "[" + strconv.Itoa(i) + "]"
+func (e *Error) at(i int) *Error { return e.prefix("[" + strconv.Itoa(i) + "]") }
+
+// prefix puts the path step seg (a name or an [index]) in front of e's
+// field.
+func (e *Error) prefix(seg string) *Error {
 	switch {
 	case e.Field == "":
-		e.Field = el
+		e.Field = seg
 	case e.Field[0] == '[':
-		e.Field = el + e.Field
+		e.Field = seg + e.Field
 	default:
-		e.Field = el + "." + e.Field
+		e.Field = seg + "." + e.Field
 	}
 	return e
 }
