@@ -90,14 +90,19 @@ func ParseRecord(raw []byte) (*Record, error) {
 	if raw[0] != '{' {
 		return nil, invalid(CodeNotObject, "", "a record is a JSON object")
 	}
-	c := jsontext.Value(bytes.Clone(raw))
 	if !hasLongDigitRun(raw) {
-		// No integer can exceed 2^53 (16 digits): one pass of RFC 8785.
+		// No integer can exceed 2^53 (16 digits): one pass of RFC 8785,
+		// over the tape when jsonview can write it.
+		if c, ok := appendCanonical(make([]byte, 0, len(raw)+16), raw); ok {
+			return recordFromCanonical(c)
+		}
+		c := jsontext.Value(bytes.Clone(raw))
 		if err := c.Canonicalize(); err != nil {
 			return nil, invalid(CodeMalformedJSON, "", "%v", err)
 		}
 		return recordFromCanonical(c)
 	}
+	c := jsontext.Value(bytes.Clone(raw))
 	if err := c.Canonicalize(jsontext.CanonicalizeRawInts(false)); err != nil {
 		return nil, invalid(CodeMalformedJSON, "", "%v", err)
 	}

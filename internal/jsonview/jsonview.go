@@ -61,6 +61,8 @@ type node struct {
 type Doc struct {
 	b     []byte
 	nodes []node
+	order []member // AppendCanonical's objects, each sorting its own tail
+	num   []byte   // AppendCanonical's number being reformatted
 }
 
 // Value is a value in a Doc, or Missing (its zero value).
