@@ -37,6 +37,7 @@ type benchOptions struct {
 	warmup          time.Duration
 	ndjson          bool
 	cpuProfile      string
+	drain           time.Duration
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -51,6 +52,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "how long to send before measuring")
 	fs.BoolVar(&o.ndjson, "ndjson", false, "send batches as application/x-ndjson instead of a JSON array")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this tool's own CPU profile (go tool pprof) to `file`")
+	fs.DurationVar(&o.drain, "drain", 2*time.Minute, "after the load, how long to wait for the JetStream publisher and the read models to catch up (0: do not wait)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: liuhen bench [flags]
 
@@ -61,6 +63,13 @@ recording.made, notice.served, decision.made, document.served,
 payment.received, case.closed), with increasing device.seq, and posts them
 one at a time or in batches, waiting for each answer before the next.
 Reports events/s and request latency percentiles (p50, p90, p99, max).
+
+An accepted event is durable, but it is published to JetStream, and from
+there reaches the read models, a little later. When the load stops, bench
+reports how far behind the publisher and the read models are (GET
+/v1/status), waits for them to catch up, and reports the rates they
+sustained over the same time: a server that accepts faster than it
+publishes shows a high events/s but a growing backlog.
 
 flags:
 `)
@@ -145,7 +154,14 @@ func bench(ctx context.Context, o *benchOptions, admin string, stdout io.Writer)
 	// on what else the machine is running.
 	var serverCPU0, selfCPU0 float64
 	var cpuOnce sync.Once
-	markCPU := func() { serverCPU0, selfCPU0 = serverCPU(client, base), selfCPU() }
+	var status0 benchStatus
+	var status0At time.Time
+	var status0Err error
+	markCPU := func() {
+		serverCPU0, selfCPU0 = serverCPU(client, base), selfCPU()
+		status0At = time.Now()
+		status0, status0Err = readStatus(client, base, admin)
+	}
 
 	var measuring atomic.Bool
 	start := time.Now()
@@ -240,10 +256,117 @@ func bench(ctx context.Context, o *benchOptions, admin string, stdout io.Writer)
 	if p := firstErr.Load(); p != nil {
 		fmt.Fprintf(stdout, "  first error: %s\n", *p)
 	}
+	if status0Err != nil {
+		fmt.Fprintf(stdout, "  backlog    not measured: %v\n", status0Err)
+		return nil
+	}
+	return drain(ctx, client, base, admin, o.drain, status0, status0At, stdout)
+}
+
+// benchStatus is what bench reads of GET /v1/status.
+type benchStatus struct {
+	Size      uint64 `json:"size"`
+	Publisher *struct {
+		Position uint64 `json:"position"`
+	} `json:"publisher"`
+	Projections map[string]struct {
+		Position uint64 `json:"position"`
+	} `json:"projections"`
+}
+
+func readStatus(client *http.Client, base, token string) (benchStatus, error) {
+	var st benchStatus
+	req, _ := http.NewRequest("GET", base+"/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("GET /v1/status: %s", resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// readModels is the position of the read model furthest behind, and
+// whether the server has any.
+func (s benchStatus) readModels() (uint64, bool) {
+	pos, any := uint64(0), false
+	for _, p := range s.Projections {
+		if !any || p.Position < pos {
+			pos, any = p.Position, true
+		}
+	}
+	return pos, any
+}
+
+// drain reports the publisher's and the read models' backlog once the load
+// has stopped, waits up to limit for each to reach the ledger's size, and
+// reports the rate each sustained from the start of the measurement (at
+// start, status s0) until it caught up.
+func drain(ctx context.Context, client *http.Client, base, token string, limit time.Duration, s0 benchStatus, start time.Time, stdout io.Writer) error {
+	stopped := time.Now()
+	s, err := readStatus(client, base, token)
+	if err != nil {
+		fmt.Fprintf(stdout, "  backlog    not measured: %v\n", err)
+		return nil
+	}
+	rm0, hasRM := s0.readModels()
+	rm, _ := s.readModels()
+	if s.Publisher == nil || s0.Publisher == nil {
+		fmt.Fprintf(stdout, "  backlog    the server publishes nothing (no relay)\n")
+		return nil
+	}
+	line := fmt.Sprintf("  backlog    when the load stopped, of %d entries: publisher %d behind", s.Size, s.Size-s.Publisher.Position)
+	if hasRM {
+		line += fmt.Sprintf(", read models %d behind", s.Size-min(rm, s.Size))
+	}
+	fmt.Fprintln(stdout, line)
+	if limit <= 0 {
+		return nil
+	}
+	var pubAt, rmAt time.Time
+	deadline := stopped.Add(limit)
+	for {
+		now := time.Now()
+		if pubAt.IsZero() && s.Publisher.Position >= s.Size {
+			pubAt = now
+		}
+		if rm, _ := s.readModels(); rmAt.IsZero() && (!hasRM || rm >= s.Size) {
+			rmAt = now
+		}
+		if !pubAt.IsZero() && !rmAt.IsZero() || now.After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if s, err = readStatus(client, base, token); err != nil {
+			return err
+		}
+	}
+	report := func(what string, from uint64, at time.Time) {
+		if at.IsZero() {
+			fmt.Fprintf(stdout, "  %-10s still behind %s after the load stopped\n", what, round(limit))
+			return
+		}
+		fmt.Fprintf(stdout, "  %-10s caught up %s after the load stopped: %.0f events/s sustained over the measurement and the catch-up\n",
+			what, round(at.Sub(stopped)), float64(s.Size-min(from, s.Size))/at.Sub(start).Seconds())
+	}
+	report("published", s0.Publisher.Position, pubAt)
+	if hasRM {
+		report("projected", rm0, rmAt)
+	}
 	return nil
 }
 
 func round(d time.Duration) time.Duration {
+	if d > time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
 	if d > time.Millisecond {
 		return d.Round(10 * time.Microsecond)
 	}
