@@ -2,11 +2,13 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/liuhen/liuhen/internal/catalog"
 	"github.com/liuhen/liuhen/internal/jsonview"
@@ -58,6 +60,9 @@ const bodyPoolMax = 1 << 20
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, tok *Token) error {
 	if r.ContentLength > s.cfg.MaxRequestBytes {
 		return tooLargeBody(s.cfg.MaxRequestBytes)
+	}
+	if err := s.holdBack(r.Context()); err != nil {
+		return err
 	}
 	buf := bodyPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -146,6 +151,36 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, tok *Token) 
 		return &Problem{Code: e.Code, Field: e.Field, Detail: e.Detail, Results: results}
 	}
 	return writeJSON(w, http.StatusOK, eventsAnswer{Results: results})
+}
+
+// holdBack waits, up to BacklogWait, while the JetStream relay is
+// publishing and more than MaxPublishBacklog entries behind (see
+// Config.Backlog).
+func (s *Server) holdBack(ctx context.Context) error {
+	p := s.cfg.Backlog
+	if p == nil {
+		return nil
+	}
+	n, publishing, moved := p.Backlog()
+	if !publishing || n <= s.cfg.MaxPublishBacklog {
+		return nil
+	}
+	start := time.Now()
+	defer func() { s.metrics.held.Observe(time.Since(start).Seconds()) }()
+	timer := time.NewTimer(s.cfg.BacklogWait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-moved:
+		case <-timer.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if n, publishing, moved = p.Backlog(); !publishing || n <= s.cfg.MaxPublishBacklog {
+			return nil
+		}
+	}
 }
 
 func tooLargeBody(max int64) *Problem {

@@ -30,6 +30,7 @@ type metrics struct {
 	batchSize  prometheus.Histogram     // liuhen_append_batch_records
 	mediaBytes prometheus.Counter       // liuhen_media_received_bytes_total
 	custody    prometheus.Counter       // liuhen_custody_entries_total
+	held       prometheus.Histogram     // liuhen_ingest_held_seconds
 	handler    http.Handler
 }
 
@@ -59,9 +60,13 @@ func newMetrics(cfg *Config) (*metrics, error) {
 		custody: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liuhen_custody_entries_total", Help: "custody.accessed entries written for media reads.",
 		}),
+		held: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "liuhen_ingest_held_seconds", Help: "Time POST /v1/events requests were held back while the JetStream publisher was too far behind (only requests that were held).",
+			Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5},
+		}),
 	}
 	l := cfg.Ledger
-	cs := []prometheus.Collector{m.requests, m.duration, m.records, m.appendDur, m.batchSize, m.mediaBytes, m.custody,
+	cs := []prometheus.Collector{m.requests, m.duration, m.records, m.appendDur, m.batchSize, m.mediaBytes, m.custody, m.held,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liuhen_ledger_size", Help: "Entries in the ledger (durable head)."},
 			func() float64 { return float64(l.Head().Size) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liuhen_checkpoint_size", Help: "Size of the latest signed checkpoint."},

@@ -38,6 +38,21 @@ type Config struct {
 	Publisher PublisherStatus
 	// Projections reports the projections' progress. Default nil: none.
 	Projections ProjectionStatus
+	// Backlog, when set, holds back POST /v1/events while the JetStream
+	// relay is connected and more than MaxPublishBacklog entries behind:
+	// each request waits, up to BacklogWait, for the backlog to shrink,
+	// then is appended whether or not it has. Ingest alone can outrun the
+	// relay for as long as it lasts (on two cores it takes the CPU the
+	// relay and the read models need), and the backlog, with the read
+	// models' staleness, would grow without bound; held back, devices
+	// slow down instead. A relay that cannot reach NATS holds back
+	// nothing: appends never depend on NATS. Default nil: never held.
+	Backlog PublisherBacklog
+	// MaxPublishBacklog is the backlog, in entries, above which requests
+	// are held back. Default 20,000 (about a second of publishing).
+	MaxPublishBacklog uint64
+	// BacklogWait is the longest a request is held back. Default 1 s.
+	BacklogWait time.Duration
 	// Registry is where the API registers its Prometheus metrics and which
 	// /metrics serves. Default: a new registry with the Go and process
 	// collectors.
@@ -84,7 +99,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("api: Config.MediaDir is required"))
 	}
 	if c.MaxRequestBytes < 0 || c.MaxRecords < 0 || c.MaxMediaSize < 0 || c.RequestTimeout < 0 ||
-		c.MediaIdleTimeout < 0 || c.ReceiptWait < 0 {
+		c.MediaIdleTimeout < 0 || c.ReceiptWait < 0 || c.BacklogWait < 0 {
 		errs = append(errs, errors.New("api: Config limits and timeouts must not be negative"))
 	}
 	if c.ServerDeviceID != "" && !validDeviceID(c.ServerDeviceID) {
@@ -118,6 +133,12 @@ func (c *Config) setDefaults() {
 	if c.ReceiptWait == 0 {
 		c.ReceiptWait = 10 * time.Second
 	}
+	if c.MaxPublishBacklog == 0 {
+		c.MaxPublishBacklog = 20_000
+	}
+	if c.BacklogWait == 0 {
+		c.BacklogWait = time.Second
+	}
 	if c.ServerDeviceID == "" {
 		c.ServerDeviceID = "liuhen-server"
 	}
@@ -137,6 +158,16 @@ type PublisherStatus interface {
 	// publish), and how far that is behind the ledger, in entries and in
 	// seconds since the oldest unpublished entry was recorded.
 	Status() (position, lagEntries uint64, lagSeconds float64)
+}
+
+// PublisherBacklog is the JetStream relay as POST /v1/events sees it (see
+// Config.Backlog). Backlog must be safe for concurrent use and cheap: it is
+// called on every append request.
+type PublisherBacklog interface {
+	// Backlog returns the entries not yet published, whether the relay is
+	// publishing (connected to NATS), and a channel closed when the
+	// published position next moves.
+	Backlog() (entries uint64, publishing bool, moved <-chan struct{})
 }
 
 // ProjectionStatus is the projections as the API sees them. Positions must

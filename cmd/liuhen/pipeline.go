@@ -182,8 +182,13 @@ func startPipeline(ctx context.Context, g *errgroup.Group, o *serveOptions, l *l
 	return pl, nil
 }
 
-// relayStatus adapts the relay to api.PublisherStatus.
+// relayStatus adapts the relay to api.PublisherStatus and
+// api.PublisherBacklog.
 type relayStatus struct{ r *outbox.Relay }
+
+func (s relayStatus) Backlog() (entries uint64, publishing bool, moved <-chan struct{}) {
+	return s.r.Backlog()
+}
 
 func (s relayStatus) Status() (position, lagEntries uint64, lagSeconds float64) {
 	st := s.r.Status()

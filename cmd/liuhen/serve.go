@@ -68,6 +68,8 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.DurationVar(&o.api.FutureTolerance, "future-tolerance", catalog.DefaultFutureTolerance, "how far occurred_at may lie after the server clock")
 	fs.DurationVar(&o.api.RequestTimeout, "request-timeout", 60*time.Second, "time to read a request body and write an answer (media transfers excepted)")
 	fs.DurationVar(&o.api.MediaIdleTimeout, "media-idle-timeout", 60*time.Second, "a media transfer making no progress this long is dropped")
+	fs.Uint64Var(&o.api.MaxPublishBacklog, "max-publish-backlog", 20_000, "hold POST /v1/events back while the JetStream publisher is connected and more than this many `entries` behind (0: never)")
+	fs.DurationVar(&o.api.BacklogWait, "backlog-wait", time.Second, "the longest a POST /v1/events is held back for the publisher")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT or SIGTERM, how long to wait for requests in flight")
 	fs.DurationVar(&o.checkpointInterval, "checkpoint-interval", 0, "least time between two signed checkpoints; 0 signs one after every commit (under load commits coalesce), a few hundred ms saves CPU at the price of receipts that wait that long")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "if set, serve net/http/pprof on this `address` (keep it on loopback)")
@@ -161,6 +163,9 @@ func serve(ctx context.Context, o *serveOptions, stdout io.Writer, log *slog.Log
 	cfg := o.api
 	cfg.Ledger, cfg.Tokens, cfg.MediaDir, cfg.Logger = l, tokens, filepath.Join(o.data, mediaDir), log
 	cfg.Publisher, cfg.Projections = pl.publisher, pl.projections
+	if b, ok := pl.publisher.(api.PublisherBacklog); ok && cfg.MaxPublishBacklog > 0 {
+		cfg.Backlog = b
+	}
 	srv, err := api.New(cfg)
 	if err != nil {
 		return err

@@ -39,7 +39,9 @@
 //
 // # Failures
 //
-// Appends never wait for the relay. When NATS is unreachable the relay
+// The ledger's appends never wait for the relay (the HTTP API may hold
+// requests back while a connected relay is far behind: see Backlog and
+// api.Config.Backlog). When NATS is unreachable the relay
 // retries with exponential backoff (MinBackoff to MaxBackoff) and catches up
 // by itself when NATS returns; Status shows the lag meanwhile. Only a
 // diverged stream, a closed ledger or a ledger error stops Run.
@@ -312,6 +314,18 @@ func (r *Relay) Status() Status {
 		}
 	}
 	return s
+}
+
+// Backlog returns how many entries are not yet published, whether the relay
+// is connected to NATS (publishing, so that the backlog shrinks as fast as
+// JetStream takes entries), and a channel closed when the published
+// position next moves. Unlike Status it reads nothing from the ledger.
+func (r *Relay) Backlog() (entries uint64, connected bool, moved <-chan struct{}) {
+	moved = r.movedCh()
+	if pub, size := r.published.Load(), r.l.Head().Size; pub < size {
+		entries = size - pub
+	}
+	return entries, r.connected.Load(), moved
 }
 
 // Wait blocks until at least n entries are published or ctx is done. It

@@ -28,6 +28,9 @@ func TestPublish(t *testing.T) {
 	if s := r.Status(); s.Published != 1000 || s.Lag != 0 || s.LagSeconds != 0 || !s.Connected {
 		t.Errorf("Status() = %+v, want 1000 published and no lag", s)
 	}
+	if n, connected, _ := r.Backlog(); n != 0 || !connected {
+		t.Errorf("Backlog() = %d, %v, want 0, true", n, connected)
+	}
 	if cur, _ := l.PublisherCursor(); cur != 1000 {
 		t.Errorf("PublisherCursor() = %d, want 1000", cur)
 	}
@@ -230,6 +233,11 @@ func TestNATSDown(t *testing.T) {
 		return !s.Connected && s.Lag == 1000 && s.LastError != ""
 	})
 	t.Logf("while down: %+v", r.Status())
+	// The API holds no append back for a relay that cannot publish.
+	if n, connected, _ := r.Backlog(); n != 1000 || connected {
+		t.Errorf("Backlog() while down = %d, %v, want 1000, false", n, connected)
+	}
+	_, _, moved := r.Backlog()
 
 	n.Start(t)
 	appendRange(t, l, 1500, 1600, 50, "d")
@@ -237,6 +245,11 @@ func TestNATSDown(t *testing.T) {
 	streamEqualsLedger(t, nc, l)
 	if s := r.Status(); s.Failures == 0 || !s.Connected || s.Lag != 0 {
 		t.Errorf("Status() = %+v", s)
+	}
+	select {
+	case <-moved:
+	default:
+		t.Error("the channel from Backlog was not closed when the relay published")
 	}
 }
 
