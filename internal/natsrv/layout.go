@@ -8,8 +8,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// Message headers. Every events message carries the first five and
-// jetstream.MsgIDHeader ("Nats-Msg-Id") set to the record id; every
+// Message headers. Every events message carries the first five (and
+// Nats-Expected-Last-Sequence; no Nats-Msg-Id, see ledger/outbox); every
 // checkpoints message carries the last two and "Nats-Msg-Id" set to
 // "checkpoint-<size>". Values are ASCII: decimal integers, lowercase hex
 // hashes, canonical UUIDs.

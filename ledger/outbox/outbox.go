@@ -7,14 +7,15 @@
 // The relay is the only writer of the events stream, and it publishes entry
 // seq with the header Nats-Expected-Last-Sequence: seq, so JetStream's
 // stream sequence is always the ledger seq plus one. JetStream then refuses
-// a gap or a re-send however old it is, independently of its two-minute
-// dedupe window; Nats-Msg-Id, the record id, dedupes fast retries on top.
+// a gap or a re-send however old it is. Entries carry no Nats-Msg-Id: the
+// server would keep every id of its two-minute dedupe window in memory,
+// and the expected sequence already refuses every re-send.
 //
 // A re-sent entry (after a lost ack, a disconnect, a leader change) is
-// answered differently by R1 and R3 streams: an R1 stream checks the
-// expected sequence first and answers error 10071 "wrong last sequence",
-// an R3 stream dedupes first and answers a PubAck with Duplicate set (or
-// 10164 past the dedupe window). In every such case the relay reads the
+// answered with error 10071 "wrong last sequence" (10164 on an R3 stream
+// with a proposal in flight); a stream that earlier versions published to
+// with message ids may answer a PubAck with Duplicate set. In every such
+// case the relay reads the
 // message at the entry's stream sequence: if it holds exactly the entry's
 // bytes, the entry is published; if it holds something else, the stream
 // has diverged from the ledger and the relay stops with a *DivergedError.
