@@ -186,6 +186,9 @@ func startPipeline(ctx context.Context, g *errgroup.Group, o *serveOptions, l *l
 // api.PublisherBacklog.
 type relayStatus struct{ r *outbox.Relay }
 
+// serve holds appends back for the relay through this (api.Config.Backlog).
+var _ api.PublisherBacklog = relayStatus{}
+
 func (s relayStatus) Backlog() (entries uint64, publishing bool, moved <-chan struct{}) {
 	return s.r.Backlog()
 }
