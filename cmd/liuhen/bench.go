@@ -292,13 +292,13 @@ func readStatus(client *http.Client, base, token string) (benchStatus, error) {
 // readModels is the position of the read model furthest behind, and
 // whether the server has any.
 func (s benchStatus) readModels() (uint64, bool) {
-	pos, any := uint64(0), false
+	pos, found := uint64(0), false
 	for _, p := range s.Projections {
-		if !any || p.Position < pos {
-			pos, any = p.Position, true
+		if !found || p.Position < pos {
+			pos, found = p.Position, true
 		}
 	}
-	return pos, any
+	return pos, found
 }
 
 // drain reports the publisher's and the read models' backlog once the load
@@ -318,7 +318,7 @@ func drain(ctx context.Context, client *http.Client, base, token string, limit t
 		fmt.Fprintf(stdout, "  backlog    the server publishes nothing (no relay)\n")
 		return nil
 	}
-	line := fmt.Sprintf("  backlog    when the load stopped, of %d entries: publisher %d behind", s.Size, s.Size-s.Publisher.Position)
+	line := fmt.Sprintf("  backlog    when the load stopped, of %d entries: publisher %d behind", s.Size, s.Size-min(s.Publisher.Position, s.Size))
 	if hasRM {
 		line += fmt.Sprintf(", read models %d behind", s.Size-min(rm, s.Size))
 	}

@@ -10,7 +10,9 @@
 // structure only; on input that is not JSON it returns an error or a view
 // of no particular meaning, but never panics. An object with a repeated
 // member name (which valid records cannot have) answers Member with the
-// first.
+// first. AppendCanonical is the exception: it reads records as submitted,
+// checks every string, name and number it writes, and gives up on
+// anything it does not check.
 package jsonview
 
 import (
