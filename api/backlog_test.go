@@ -39,6 +39,14 @@ func (b *fakeBacklog) set(entries uint64) {
 	b.moved = make(chan struct{})
 }
 
+func (b *fakeBacklog) disconnect() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.publishing = false
+	close(b.moved)
+	b.moved = make(chan struct{})
+}
+
 // TestHoldBack: POST /v1/events waits while the publisher is connected and
 // too far behind, goes on when the backlog shrinks or BacklogWait passes,
 // and never waits for a publisher that is not publishing.
@@ -72,6 +80,18 @@ func TestHoldBack(t *testing.T) {
 		w := f.do(req{method: "GET", path: "/metrics"})
 		if !strings.Contains(w.Body.String(), "liuhen_ingest_held_seconds_count 1") {
 			t.Errorf("/metrics does not count the held request")
+		}
+	})
+
+	t.Run("until the publisher stops publishing", func(t *testing.T) {
+		b := newFakeBacklog(30_000, true)
+		f := newFixture(t, func(c *Config) { c.Backlog, c.BacklogWait = b, time.Hour })
+		done := make(chan []Result)
+		go func() { done <- results(t, f.post("device", body(1))) }()
+		<-b.asked
+		b.disconnect()
+		if r := <-done; len(r) != 1 || r[0].Status != StatusAccepted {
+			t.Fatalf("after the publisher disconnected: %+v", r)
 		}
 	})
 

@@ -165,8 +165,9 @@ type PublisherStatus interface {
 // called on every append request.
 type PublisherBacklog interface {
 	// Backlog returns the entries not yet published, whether the relay is
-	// publishing (connected to NATS), and a channel closed when the
-	// published position next moves.
+	// publishing (connected to NATS), and a channel closed when either
+	// next changes (at least when the published position moves or the
+	// relay stops publishing).
 	Backlog() (entries uint64, publishing bool, moved <-chan struct{})
 }
 

@@ -221,7 +221,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	for {
 		before := r.published.Load()
 		err := r.session(ctx)
-		r.connected.Store(false)
+		r.setConnected(false)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -265,7 +265,7 @@ func (r *Relay) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.connected.Store(true)
+	r.setConnected(true)
 	done := make(chan error, 1)
 	go func() {
 		err := r.pumpCheckpoints(ctx, cp)
@@ -281,6 +281,19 @@ func (r *Relay) session(ctx context.Context) error {
 // advance records that the first n entries are acknowledged.
 func (r *Relay) advance(n uint64) {
 	r.published.Store(n)
+	r.wake()
+}
+
+// setConnected records whether a session is publishing. It wakes the
+// waiters of movedCh too: an append held back for the backlog (Backlog)
+// must go on as soon as the relay stops publishing, not at its timeout.
+func (r *Relay) setConnected(c bool) {
+	r.connected.Store(c)
+	r.wake()
+}
+
+// wake closes and replaces the channel movedCh hands out.
+func (r *Relay) wake() {
 	r.mu.Lock()
 	close(r.moved)
 	r.moved = make(chan struct{})
@@ -320,7 +333,8 @@ func (r *Relay) Status() Status {
 // Backlog returns how many entries are not yet published, whether the relay
 // is connected to NATS (publishing, so that the backlog shrinks as fast as
 // JetStream takes entries), and a channel closed when the published
-// position next moves. Unlike Status it reads nothing from the ledger.
+// position next moves or the relay connects or disconnects. Unlike Status
+// it reads nothing from the ledger.
 func (r *Relay) Backlog() (entries uint64, connected bool, moved <-chan struct{}) {
 	moved = r.movedCh()
 	if pub, size := r.published.Load(), r.l.Head().Size; pub < size {

@@ -226,6 +226,7 @@ func TestNATSDown(t *testing.T) {
 	appendRange(t, l, 0, 500, 50, "d")
 	caughtUp(t, r, l)
 
+	_, _, wasConnected := r.Backlog()
 	n.Stop()
 	appendRange(t, l, 500, 1500, 50, "d") // accepted and fsynced without NATS
 	natstest.WaitFor(t, 20*time.Second, "the relay to notice", func() bool {
@@ -233,9 +234,15 @@ func TestNATSDown(t *testing.T) {
 		return !s.Connected && s.Lag == 1000 && s.LastError != ""
 	})
 	t.Logf("while down: %+v", r.Status())
-	// The API holds no append back for a relay that cannot publish.
+	// The API holds no append back for a relay that cannot publish, and
+	// one held while it was connected is woken when it disconnects.
 	if n, connected, _ := r.Backlog(); n != 1000 || connected {
 		t.Errorf("Backlog() while down = %d, %v, want 1000, false", n, connected)
+	}
+	select {
+	case <-wasConnected:
+	default:
+		t.Error("the channel from Backlog was not closed when the relay disconnected")
 	}
 	_, _, moved := r.Backlog()
 
