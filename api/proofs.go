@@ -22,12 +22,38 @@ func writeNote(w http.ResponseWriter, b []byte) error {
 
 // checkpoint is GET /v1/checkpoint: the latest signed checkpoint note.
 func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request, _ *Token) error {
-	cp := s.l.Checkpoint()
+	cp := s.coveringHead(r.Context())
 	if cp == nil {
 		return problem(CodeUnavailable, "no checkpoint signed yet")
 	}
 	w.Header().Set("Cache-Control", "no-cache")
 	return writeNote(w, cp.Note)
+}
+
+// coveringHead returns the latest checkpoint once it covers the head as it
+// is now, so that GET /v1/checkpoint covers every entry acknowledged before
+// it was asked: under load the ledger signs at most once per checkpoint
+// interval (20 ms by default), and this waits for that one, at most
+// ReceiptWait. A ledger that stopped signs nothing more: it answers at once.
+func (s *Server) coveringHead(ctx context.Context) *ledger.Checkpoint {
+	size := s.l.Head().Size
+	if size == 0 {
+		return s.l.Checkpoint()
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReceiptWait)
+	defer cancel()
+	for {
+		changed := s.l.WaitCheckpoint()
+		cp := s.l.Checkpoint()
+		if cp != nil && cp.Size >= size || s.l.Err() != nil {
+			return cp
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return cp
+		}
+	}
 }
 
 // checkpointAt is GET /v1/checkpoints?size=N: the checkpoint signed at

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	tlogproof "github.com/transparency-dev/formats/proof"
 	"github.com/transparency-dev/merkle/proof"
@@ -263,5 +265,49 @@ func TestVerifyEndpoint(t *testing.T) {
 	mustJSON(t, w.Body.Bytes(), &v)
 	if w.Code != 200 || !v.OK || v.Size != 4 || v.Cases != 2 {
 		t.Errorf("verify = %d %+v", w.Code, v)
+	}
+}
+
+// TestCheckpointCoversAcknowledged: GET /v1/checkpoint covers every entry
+// acknowledged before it, although the ledger signs at most once per
+// checkpoint interval; a ledger that will not sign in time gets the latest
+// one after ReceiptWait.
+func TestCheckpointCoversAcknowledged(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		interval time.Duration
+		wait     time.Duration
+		covered  bool
+	}{{"within the interval", 300 * time.Millisecond, 30 * time.Second, true}, {"past ReceiptWait", time.Hour, 50 * time.Millisecond, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) { c.ReceiptWait = tc.wait })
+			if err := f.l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l, err := ledger.Open(ledger.Config{Dir: filepath.Join(f.dir, "ledger"), Signer: f.signer, CheckpointInterval: tc.interval})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.l, f.cfg.Ledger, f.cfg.Registry = l, l, nil
+			if f.srv, err = New(f.cfg); err != nil {
+				t.Fatal(err)
+			}
+			seed(t, f, 3) // the first commit, after a quiet spell, is signed at once
+			waitFor(t, "the first checkpoint", func() bool { return f.l.Checkpoint().Size > 0 })
+			first := f.l.Checkpoint().Size
+			seed(t, f, 3) // within the interval
+			size := f.l.Head().Size
+			w := f.do(req{method: "GET", path: "/v1/checkpoint"})
+			cp, err := ledger.OpenCheckpoint(w.Body.Bytes(), testOrigin, f.l.Verifier())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.covered && cp.Size != size {
+				t.Errorf("checkpoint of size %d after %d entries were acknowledged", cp.Size, size)
+			}
+			if !tc.covered && (cp.Size != first || first == size) {
+				t.Errorf("checkpoint of size %d, want the latest signed, %d, short of %d", cp.Size, first, size)
+			}
+		})
 	}
 }
