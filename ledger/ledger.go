@@ -76,8 +76,8 @@ func (c *Config) validate(creating bool) error {
 }
 
 // DefaultCheckpointInterval is Config.CheckpointInterval's default. Signing
-// after every commit cost single appends 11 % of their rate and 15 % of
-// their CPU (docs/performance.md) and stored a checkpoint per WAL fsync,
+// after every commit cost single appends 11 % of their rate and 9-15 %
+// of their CPU (docs/performance.md) and stored a checkpoint per WAL fsync,
 // up to 1,600 a second; a reader waits at most this long for a checkpoint
 // covering what it was acknowledged (the API's GET /v1/checkpoint waits
 // for one).
