@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -252,4 +253,15 @@ func BenchmarkRawPebbleGroupCommit(b *testing.B) {
 		}
 	})
 	reportRate(b, b.N, start, cpu)
+}
+
+// TestBenchRecord pins the benchmarks' record to the one they always used.
+func TestBenchRecord(t *testing.T) {
+	for _, i := range []int64{0, 7, 4999, 5001, 123456789, 999999999999} {
+		want := fmt.Sprintf(`{"id":"0193f0a2-7c1e-7b3a-9d55-%012d","type":"inspection.recorded","case_id":"0193f09e-1111-7000-8000-%012d","occurred_at":"2020-05-12T09:31:02+08:00","device":{"id":"ZFY-140500-%04d","seq":%d},"officers":[{"id":"O-0012","cert_no":"14050020190012","name":"王某"},{"id":"O-0031","cert_no":"14050020190031","name":"李某"}],"data":{"document_no":"晋市城管检字〔2020〕第%d号","findings":"当事人在迎泽大街人行道上摆摊设点，占道经营，影响通行。"},"media":[{"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","size":104857600,"content_type":"video/mp4"}]}`,
+			i, i%5000, i%64, i, i)
+		if got := string(benchRecord(i)); got != want {
+			t.Fatalf("benchRecord(%d) =\n%s\nwant\n%s", i, got, want)
+		}
+	}
 }
