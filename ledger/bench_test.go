@@ -255,6 +255,51 @@ func BenchmarkRawPebbleGroupCommit(b *testing.B) {
 	reportRate(b, b.N, start, cpu)
 }
 
+// BenchmarkRawPebbleBatch100 is BenchmarkRawPebbleGroupCommit in the shape
+// of BenchmarkAppendBatch100: 8 concurrent writers, each committing the keys
+// of 100 records in one synced batch. It is the store's own ceiling for that
+// benchmark, before any parsing, canonicalization, hashing or id lookup.
+func BenchmarkRawPebbleBatch100(b *testing.B) {
+	dir := benchDir(b)
+	cfg := Config{Dir: dir}
+	cfg.setDefaults()
+	cache := newCache(&cfg)
+	defer cache.Unref()
+	db, err := pebble.Open(dir, pebbleOptions(&cfg, cache))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var next atomic.Uint64
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	start, cpu := time.Now(), benchutil.CPUTime()
+	b.RunParallel(func(pb *testing.PB) {
+		var id [16]byte
+		for pb.Next() {
+			batch := db.NewBatch()
+			for range 100 {
+				seq := next.Add(1)
+				rec := benchRecord(int64(seq))
+				binary.BigEndian.PutUint64(id[8:], seq)
+				_ = batch.Set(seqKey(prefixEntry, seq), rec, nil)
+				_ = batch.Set(seqKey(prefixHash, 2*seq), id[:], nil)
+				_ = batch.Set(seqKey(prefixHash, 2*seq+1), id[:], nil)
+				_ = batch.Set(idKey(uuid.UUID(id)), id[:], nil)
+				_ = batch.Set(caseKey(uuid.UUID(id), seq), id[:], nil)
+				_ = batch.Set(deviceKey("ZFY-140500-0001", seq), id[:8], nil)
+			}
+			_ = batch.Set(keyHead, id[:], nil)
+			if err := batch.Commit(pebble.Sync); err != nil {
+				b.Error(err)
+				return
+			}
+			batch.Close()
+		}
+	})
+	reportRate(b, b.N*100, start, cpu)
+}
+
 // TestBenchRecord pins the benchmarks' record to the one they always used.
 func TestBenchRecord(t *testing.T) {
 	for _, i := range []int64{0, 7, 4999, 5001, 123456789, 999999999999} {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -258,6 +259,10 @@ func (s *sequencer) hashReader() tlog.HashReader {
 	})
 }
 
+// yieldBelow is the size of a request under which the sequencer lets the
+// goroutines ready to run go first before it gathers a group (runSequencer).
+const yieldBelow = 16
+
 func (l *Ledger) runSequencer() {
 	defer close(l.seqDone)
 	defer close(l.inflight)
@@ -265,6 +270,15 @@ func (l *Ledger) runSequencer() {
 	for req := range l.reqs {
 		reqs := []*appendReq{req}
 		n := len(req.recs)
+		if n < yieldBelow {
+			// A small request, such as one record from one of many
+			// concurrent callers: let the goroutines that are ready to
+			// run (callers an fsync has just answered, about to send
+			// their next record) go first, so that they join this group
+			// rather than each waking the sequencer for a group of its
+			// own. The group goes into the same fsync either way.
+			runtime.Gosched()
+		}
 	gather:
 		for n < l.cfg.MaxBatch {
 			select {
