@@ -403,32 +403,71 @@ var benchSteps = []string{"case.registered", "recording.made", "case.opened", "i
 	"notice.served", "decision.made", "document.served", "payment.received", "case.closed"}
 
 func (g *caseGen) next(buf *bytes.Buffer, seq *int64) {
-	typ := benchSteps[g.step]
+	now := time.Now().Add(-time.Minute)
 	if g.step == 0 {
 		g.caseID = uuid.Must(uuid.NewV7()).String()
+	}
+	*seq++
+	g.write(buf, uuid.Must(uuid.NewV7()).String(), now, *seq)
+}
+
+// write appends the record of the generator's next step, with record id
+// id, occurred at now and numbered seq by the device, and advances the
+// step. It builds the record by appending rather than with fmt: the tool
+// shares the machine with the server it measures. Every value it writes
+// is a generated id, a number, a time or a constant, none of which JSON
+// needs to escape.
+func (g *caseGen) write(buf *bytes.Buffer, id string, now time.Time, seq int64) {
+	typ := benchSteps[g.step]
+	if g.step == 0 {
 		g.cases++
 	}
 	g.step = (g.step + 1) % len(benchSteps)
-	now := time.Now().Add(-time.Minute)
-	at := now.Format(time.RFC3339)
-	*seq++
-	fmt.Fprintf(buf, `{"id":%q,"type":%q,`, uuid.Must(uuid.NewV7()).String(), typ)
+	var tb [64]byte
+	at := now.AppendFormat(tb[:0], time.RFC3339)
+	str := func(s string) { buf.WriteByte('"'); buf.WriteString(s); buf.WriteByte('"') }
+	num := func(n int64) { buf.Write(strconv.AppendInt(tb[len(at):len(at)], n, 10)) }
+	buf.WriteString(`{"id":`)
+	str(id)
+	buf.WriteString(`,"type":`)
+	str(typ)
+	buf.WriteByte(',')
 	if typ != "recording.made" {
-		fmt.Fprintf(buf, `"case_id":%q,`, g.caseID)
+		buf.WriteString(`"case_id":`)
+		str(g.caseID)
+		buf.WriteByte(',')
 	}
-	fmt.Fprintf(buf, `"occurred_at":%q,"device":{"id":%q,"seq":%d},`, at, g.device, *seq)
-	fmt.Fprintf(buf, `"officers":[{"id":%q,"cert_no":"1405002019%s","name":"王某"},{"id":%q,"cert_no":"1405002019%s","name":"李某"}],`,
-		g.officerA, g.officerA[2:], g.officerB, g.officerB[2:])
-	docNo := fmt.Sprintf("晋市城管罚字〔2026〕第%d号", g.cases)
+	buf.WriteString(`"occurred_at":"`)
+	buf.Write(at)
+	buf.WriteString(`","device":{"id":`)
+	str(g.device)
+	buf.WriteString(`,"seq":`)
+	num(seq)
+	buf.WriteString(`},"officers":[{"id":`)
+	str(g.officerA)
+	buf.WriteString(`,"cert_no":"1405002019`)
+	buf.WriteString(g.officerA[2:])
+	buf.WriteString(`","name":"王某"},{"id":`)
+	str(g.officerB)
+	buf.WriteString(`,"cert_no":"1405002019`)
+	buf.WriteString(g.officerB[2:])
+	buf.WriteString(`","name":"李某"}],`)
 	switch typ {
 	case "case.registered":
 		buf.WriteString(`"data":{"source":"patrol","summary":"巡查发现占道经营","location":{"lat":35.49,"lon":112.85}}`)
 	case "recording.made":
-		h := sha256.Sum256([]byte(g.caseID + g.device + strconv.FormatInt(*seq, 10)))
-		fmt.Fprintf(buf, `"data":{"started_at":%q,"ended_at":%q,"interruptions":[]},"media":[{"sha256":%q,"size":104857600,"content_type":"video/mp4"}]`,
-			now.Add(-15*time.Minute).Format(time.RFC3339), at, hex.EncodeToString(h[:]))
+		h := sha256.Sum256([]byte(g.caseID + g.device + strconv.FormatInt(seq, 10)))
+		buf.WriteString(`"data":{"started_at":"`)
+		buf.Write(now.Add(-15*time.Minute).AppendFormat(tb[len(at):len(at)], time.RFC3339))
+		buf.WriteString(`","ended_at":"`)
+		buf.Write(at)
+		buf.WriteString(`","interruptions":[]},"media":[{"sha256":"`)
+		buf.WriteString(hex.EncodeToString(h[:]))
+		buf.WriteString(`","size":104857600,"content_type":"video/mp4"}]`)
 	case "case.opened":
-		fmt.Fprintf(buf, `"data":{"case_number":"晋市城管立字〔2026〕第%d号","procedure":"general","category":"street_vending","parties":[{"kind":"person","name":"张某"}],"approved_by":"O-0001"}`, g.cases)
+		buf.WriteString(`"data":{"case_number":"晋市城管立字〔2026〕第`)
+		num(int64(g.cases))
+		buf.WriteString(`号","procedure":"general","category":"street_vending","parties":[{"kind":"person","name":"张某"}],"approved_by":"O-0001"}`)
 	case "inspection.recorded":
 		buf.WriteString(`"data":{"findings":"当事人在人行道上摆摊经营水果，占用人行道约6平方米"}`)
 	case "evidence.collected":
@@ -436,11 +475,15 @@ func (g *caseGen) next(buf *bytes.Buffer, seq *int64) {
 	case "notice.served":
 		buf.WriteString(`"data":{"intended":{"penalties":["fine"],"fine_fen":20000},"hearing_right":false,"method":"direct"}`)
 	case "decision.made":
-		fmt.Fprintf(buf, `"data":{"outcome":"penalty","penalties":["fine"],"fine_fen":20000,"legal_basis":["《城市市容和环境卫生管理条例》第三十六条"],"document_no":%q,"major":false}`, docNo)
+		buf.WriteString(`"data":{"outcome":"penalty","penalties":["fine"],"fine_fen":20000,"legal_basis":["《城市市容和环境卫生管理条例》第三十六条"],"document_no":"晋市城管罚字〔2026〕第`)
+		num(int64(g.cases))
+		buf.WriteString(`号","major":false}`)
 	case "document.served":
 		buf.WriteString(`"data":{"document":"decision","method":"direct","recipient":"张某"}`)
 	case "payment.received":
-		fmt.Fprintf(buf, `"data":{"amount_fen":20000,"receipt_no":"R%d"}`, *seq)
+		buf.WriteString(`"data":{"amount_fen":20000,"receipt_no":"R`)
+		num(seq)
+		buf.WriteString(`"}`)
 	case "case.closed":
 		buf.WriteString(`"data":{"reason":"执行完毕"}`)
 	}
