@@ -40,6 +40,7 @@ type pipelineOptions struct {
 	natsSyncAlways                                bool
 	agency, timezone, rulesFile, holidaysFile     string
 	noProjections                                 bool
+	natsStartWait                                 time.Duration
 }
 
 func pipelineFlags(fs *flag.FlagSet, p *pipelineOptions) {
@@ -55,6 +56,7 @@ func pipelineFlags(fs *flag.FlagSet, p *pipelineOptions) {
 	fs.StringVar(&p.timezone, "timezone", "Asia/Shanghai", "the agency's time `zone`: report years, deadlines")
 	fs.StringVar(&p.rulesFile, "rules", "", "the agency's compliance rule parameters, a JSON `file` (docs/compliance.md); default: the national defaults")
 	fs.StringVar(&p.holidaysFile, "holidays", "", "a holiday calendar JSON `file` that replaces the shipped one (法定节假日 and 调休, docs/compliance.md)")
+	fs.DurationVar(&p.natsStartWait, "nats-start-wait", 30*time.Second, "at start, how long to wait for JetStream before serving anyway: serve checks first that the streams hold nothing the ledger does not (a ledger restored from an older backup), and refuses to start if they do")
 	fs.BoolVar(&p.noProjections, "no-projections", false, "run no projections in this process (e.g. when `liuhen project` runs them elsewhere)")
 }
 
@@ -89,7 +91,7 @@ func startPipeline(ctx context.Context, g *errgroup.Group, o *serveOptions, l *l
 		return pipeline{}, err
 	}
 	fatal := make(chan error, 2)
-	pl := pipeline{publisher: relayStatus{relay}, fatal: fatal}
+	pl := pipeline{publisher: relayStatus{relay}, fatal: fatal, inStep: relay.InStep()}
 
 	var rt *projections.Runtime
 	var store *projections.Store

@@ -41,6 +41,9 @@ type testServer struct {
 	cancel    context.CancelFunc
 	done      chan int
 	stdout    syncBuffer // what serve printed
+
+	stopOnce sync.Once
+	code     int // serve's exit code, once stopped
 }
 
 var (
@@ -75,10 +78,14 @@ func startTestServer(tb testing.TB, data string, flags ...string) (*testServer, 
 	}
 }
 
-// stop shuts the server down gracefully and waits for it.
+// stop shuts the server down gracefully and waits for it. Stopping it
+// again returns the same code.
 func (s *testServer) stop() int {
-	s.cancel()
-	return <-s.done
+	s.stopOnce.Do(func() {
+		s.cancel()
+		s.code = <-s.done
+	})
+	return s.code
 }
 
 func (s *testServer) adminToken() string {

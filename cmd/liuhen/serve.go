@@ -159,6 +159,11 @@ func serve(ctx context.Context, o *serveOptions, stdout io.Writer, log *slog.Log
 	if err != nil {
 		return err
 	}
+	if err := pl.awaitInStep(ctx, o.pipeline.natsStartWait, log); err != nil {
+		stopPipeline()
+		pg.Wait()
+		return err
+	}
 
 	cfg := o.api
 	cfg.Ledger, cfg.Tokens, cfg.MediaDir, cfg.Logger = l, tokens, filepath.Join(o.data, mediaDir), log
@@ -249,6 +254,31 @@ type pipeline struct {
 	projections api.ProjectionStatus  // the projections' progress; nil when none run
 	mount       func(srv *api.Server) // adds the projections' routes with srv.Mount; may be nil
 	fatal       <-chan error          // a failure that must stop serve (the stream diverged from the ledger)
+	inStep      <-chan struct{}       // closed once the streams were found in step with the ledger (outbox.Relay.InStep)
+}
+
+// awaitInStep waits until the relay has found the JetStream streams in step
+// with the ledger (outbox.Relay.InStep), so that no append is accepted while
+// a stream may hold entries the ledger lacks: appended, they would fork the
+// log at a seq that was already published. A stream that diverges is
+// returned as the error. If JetStream cannot be reached within wait, serve
+// goes on without the check, since appends must not depend on NATS; the
+// relay checks when it connects, and a divergence then stops serve.
+func (p pipeline) awaitInStep(ctx context.Context, wait time.Duration, log *slog.Logger) error {
+	if p.inStep == nil {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-p.inStep:
+	case err := <-p.fatal:
+		return err
+	case <-t.C:
+		log.Warn("JetStream not reached at start: serving without having checked that its streams hold nothing the ledger lacks", "waited", wait)
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 // openOrCreate opens the ledger in o.data, or on first start creates it with

@@ -174,7 +174,9 @@ type Relay struct {
 	published  atomic.Uint64 // entries acknowledged; written by the pump
 	checkpoint atomic.Uint64 // size of the latest checkpoint published
 	connected  atomic.Bool
-	reconciled atomic.Bool // published is what the stream holds, not just the stored cursor
+	reconciled atomic.Bool   // published is what the stream holds, not just the stored cursor
+	inStep     chan struct{} // closed when both streams were first found in step with the ledger
+	inStepOnce sync.Once
 	failures   atomic.Uint64
 	resent     atomic.Uint64
 
@@ -208,7 +210,7 @@ func New(l *ledger.Ledger, nc *nats.Conn, cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{l: l, js: js, cfg: cfg, moved: make(chan struct{})}
+	r := &Relay{l: l, js: js, cfg: cfg, moved: make(chan struct{}), inStep: make(chan struct{})}
 	r.eventsPrefix = strings.TrimSuffix(cfg.Layout.EventsFilter(), ">")
 	r.published.Store(cur)
 	return r, nil
@@ -265,6 +267,7 @@ func (r *Relay) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.inStepOnce.Do(func() { close(r.inStep) })
 	r.setConnected(true)
 	done := make(chan error, 1)
 	go func() {
@@ -277,6 +280,14 @@ func (r *Relay) session(ctx context.Context) error {
 	<-done
 	return context.Cause(ctx) // the first failure of either
 }
+
+// InStep is closed once the relay has compared both streams with the
+// ledger for the first time and found them in step: neither holds an entry
+// or a checkpoint the ledger does not. Until then the ledger may be behind
+// what was published (a ledger restored from an older backup beside a
+// stream that kept the later entries), and an append would fork the log:
+// serve listens only after it, or after a fatal *DivergedError from Run.
+func (r *Relay) InStep() <-chan struct{} { return r.inStep }
 
 // advance records that the first n entries are acknowledged.
 func (r *Relay) advance(n uint64) {

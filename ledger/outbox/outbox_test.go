@@ -34,6 +34,11 @@ func TestPublish(t *testing.T) {
 	if cur, _ := l.PublisherCursor(); cur != 1000 {
 		t.Errorf("PublisherCursor() = %d, want 1000", cur)
 	}
+	select {
+	case <-r.InStep():
+	default:
+		t.Error("InStep() is not closed after publishing")
+	}
 
 	// Checkpoints: the stream ends at the ledger's latest, and each one
 	// verifies and grows.
@@ -203,6 +208,11 @@ func TestDiverged(t *testing.T) {
 		t.Fatalf("Run() = %v, want a DivergedError at seq 60", err)
 	}
 	t.Logf("Run() = %v", err)
+	select {
+	case <-r.InStep():
+		t.Error("InStep() is closed for a ledger the stream diverges from")
+	default:
+	}
 
 	// c is shorter than the stream.
 	c := newLedger(t, ledger.Config{Dir: t.TempDir() + "/c", Origin: testOrigin, Signer: testSigner, Logger: quiet, Now: clock()})
@@ -211,6 +221,11 @@ func TestDiverged(t *testing.T) {
 	err = r.result(t)
 	if !errors.As(err, &d) || d.Seq != 60 {
 		t.Fatalf("Run() = %v, want a DivergedError at seq 60", err)
+	}
+	select {
+	case <-r.InStep():
+		t.Error("InStep() is closed for a ledger shorter than the stream")
+	default:
 	}
 	streamEqualsLedger(t, nc, a) // untouched
 }
