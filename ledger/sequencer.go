@@ -58,6 +58,11 @@ type appendReq struct {
 	recs    []*Record
 	results []Result
 	done    chan error
+
+	// For Restore: the entries to write, byte for byte, and their
+	// recorded_at. Such a request is a group of its own.
+	entries [][]byte
+	at      []time.Time
 }
 
 // pending is a batch applied to Pebble whose fsync has not been awaited yet.
@@ -109,26 +114,31 @@ func (l *Ledger) AppendRecords(ctx context.Context, recs []*Record) ([]Result, e
 		return nil, f
 	}
 	req := &appendReq{recs: recs, results: make([]Result, len(recs)), done: make(chan error, 1)}
+	if err := l.submit(ctx, req); err != nil {
+		return nil, err
+	}
+	return req.results, nil
+}
+
+// submit hands req to the sequencer and waits for its answer.
+func (l *Ledger) submit(ctx context.Context, req *appendReq) error {
 	l.closeMu.RLock()
 	if l.closed {
 		l.closeMu.RUnlock()
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	select {
 	case l.reqs <- req:
 	case <-ctx.Done():
 		l.closeMu.RUnlock()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	l.closeMu.RUnlock()
 	select {
 	case err := <-req.done:
-		if err != nil {
-			return nil, err
-		}
-		return req.results, nil
+		return err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 
@@ -267,10 +277,20 @@ func (l *Ledger) runSequencer() {
 	defer close(l.seqDone)
 	defer close(l.inflight)
 	s := l.seq
-	for req := range l.reqs {
+	var carry *appendReq // a Restore request met while gathering, next group
+	for {
+		req := carry
+		carry = nil
+		if req == nil {
+			r, ok := <-l.reqs
+			if !ok {
+				return
+			}
+			req = r
+		}
 		reqs := []*appendReq{req}
 		n := len(req.recs)
-		if n < yieldBelow {
+		if req.entries == nil && n < yieldBelow {
 			// A small request, such as one record from one of many
 			// concurrent callers: let the goroutines that are ready to
 			// run (callers an fsync has just answered, about to send
@@ -280,10 +300,14 @@ func (l *Ledger) runSequencer() {
 			runtime.Gosched()
 		}
 	gather:
-		for n < l.cfg.MaxBatch {
+		for req.entries == nil && n < l.cfg.MaxBatch {
 			select {
 			case r, ok := <-l.reqs:
 				if !ok {
+					break gather
+				}
+				if r.entries != nil {
+					carry = r
 					break gather
 				}
 				reqs = append(reqs, r)
@@ -299,6 +323,11 @@ func (l *Ledger) runSequencer() {
 			continue
 		}
 		p, err := s.build(reqs)
+		var re *RestoreError
+		if errors.As(err, &re) {
+			req.done <- err // nothing was written; the ledger goes on
+			continue
+		}
 		if err != nil {
 			l.fail(err)
 			for _, r := range reqs {
@@ -338,13 +367,35 @@ func (s *sequencer) build(reqs []*appendReq) (*pending, error) {
 		b.Close()
 		return nil, err
 	}
+	lastHash, lastTime := s.lastHash, s.lastTime
+	if reqs[0].entries != nil {
+		now = s.lastTime // a Restore request is a group of its own
+	}
 	for _, req := range reqs {
 		for i, r := range req.recs {
-			res, err := s.appendOne(b, r, now)
+			at := now
+			var err error
+			if req.entries != nil {
+				at = req.at[i]
+				if at.Before(now) {
+					err = &RestoreError{Seq: s.size, What: "recorded_at", Want: "at least " + now.Format(RecordedAtLayout), Got: at.Format(RecordedAtLayout)}
+				}
+			}
+			var res Result
+			if err == nil {
+				res, err = s.appendOne(b, r, at)
+			}
+			if err == nil && req.entries != nil {
+				err = s.restored(req.entries[i], res)
+			}
 			if err != nil {
 				b.Close()
 				s.rollback(start)
+				s.lastHash, s.lastTime = lastHash, lastTime
 				return nil, err
+			}
+			if req.entries != nil {
+				now = at
 			}
 			req.results[i] = res
 		}

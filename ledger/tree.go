@@ -264,7 +264,9 @@ func (l *Ledger) setCheckpoint(cp *Checkpoint) {
 		}
 		l.cpRecent = append(l.cpRecent, cp)
 	}
-	l.cp.Store(cp)
+	if cur := l.cp.Load(); cur == nil || cp.Size >= cur.Size {
+		l.cp.Store(cp) // never back: AddCheckpoint may store an older one
+	}
 	close(l.cpChanged)
 	l.cpChanged = make(chan struct{})
 	l.cpMu.Unlock()
