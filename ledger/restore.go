@@ -105,46 +105,65 @@ func (s *sequencer) restored(want []byte, res Result) error {
 	return &RestoreError{Seq: seq, What: "entry", Want: string(got), Got: string(want)}
 }
 
-// AddCheckpoint stores a checkpoint that this ledger's key signed for a
-// size the ledger holds, such as one its relay published before the ledger
-// was restored from an older backup (liuhen recover). Every checkpoint an
+// AddCheckpoints stores checkpoints that this ledger's key signed for sizes
+// it holds, such as those its relay published before the ledger was
+// restored from an older backup (liuhen recover). Every checkpoint an
 // auditor may hold then stays answerable (GET /v1/checkpoints, consistency
-// proofs), and the relay finds the checkpoints stream in step again. The
+// proofs), and the relay finds the checkpoints stream in step again. Each
 // note must verify with the ledger's key and origin and name the root of
-// the ledger's first Size entries. A checkpoint already stored for that
-// size must be the same note (signatures are deterministic, so the ledger
-// signing the same size again writes the same bytes).
-func (l *Ledger) AddCheckpoint(note []byte) (*Checkpoint, error) {
+// the ledger's first Size entries; a checkpoint already stored for a size
+// must be the same note (signatures are deterministic: the ledger signing
+// the same size again writes the same bytes). All are checked before any
+// is stored, in one fsynced write. It returns how many were not stored
+// before.
+func (l *Ledger) AddCheckpoints(notes ...[]byte) (int, error) {
 	if err := l.enter(); err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer l.leave()
-	cp, err := OpenCheckpoint(note, l.cfg.Origin, l.verifier)
-	if err != nil {
-		return nil, err
-	}
-	if cp.Size > l.Head().Size {
-		return nil, fmt.Errorf("%w: a checkpoint of size %d is beyond the head %d", ErrNotFound, cp.Size, l.Head().Size)
-	}
-	root, err := l.rootAt(cp.Size)
-	if err != nil {
-		return nil, err
-	}
-	if root != cp.Root {
-		return nil, fmt.Errorf("ledger: the checkpoint of size %d names root %x, the ledger's tree of that size has root %x", cp.Size, cp.Root, root)
-	}
-	k := seqKey(prefixCheckpoint, cp.Size)
-	if old, err := l.get(k); err == nil {
-		if !bytes.Equal(old, cp.Note) {
-			return nil, fmt.Errorf("%w: a different checkpoint is already stored for size %d", ErrCorrupt, cp.Size)
+	head := l.Head().Size
+	b := l.db.NewBatch()
+	defer b.Close()
+	var latest *Checkpoint
+	added := 0
+	for _, n := range notes {
+		cp, err := OpenCheckpoint(n, l.cfg.Origin, l.verifier)
+		if err != nil {
+			return 0, err
 		}
-		return cp, nil
+		if cp.Size > head {
+			return 0, fmt.Errorf("%w: a checkpoint of size %d is beyond the head %d", ErrNotFound, cp.Size, head)
+		}
+		root, err := l.rootAt(cp.Size)
+		if err != nil {
+			return 0, err
+		}
+		if root != cp.Root {
+			return 0, fmt.Errorf("ledger: the checkpoint of size %d names root %x, the ledger's tree of that size has root %x", cp.Size, cp.Root, root)
+		}
+		k := seqKey(prefixCheckpoint, cp.Size)
+		if old, err := l.get(k); err == nil {
+			if !bytes.Equal(old, cp.Note) {
+				return 0, fmt.Errorf("%w: a different checkpoint is already stored for size %d", ErrCorrupt, cp.Size)
+			}
+			continue
+		}
+		if err := b.Set(k, cp.Note, nil); err != nil {
+			return 0, err
+		}
+		added++
+		if latest == nil || cp.Size > latest.Size {
+			latest = cp
+		}
 	}
-	if err := guardPebble(func() error { return l.db.Set(k, cp.Note, pebble.Sync) }); err != nil {
-		return nil, err
+	if added == 0 {
+		return 0, nil
 	}
-	if latest := l.cp.Load(); latest == nil || cp.Size > latest.Size {
-		l.setCheckpoint(cp)
+	if err := guardPebble(func() error { return b.Commit(pebble.Sync) }); err != nil {
+		return 0, err
 	}
-	return cp, nil
+	if cur := l.cp.Load(); cur == nil || latest.Size > cur.Size {
+		l.setCheckpoint(latest)
+	}
+	return added, nil
 }

@@ -123,29 +123,26 @@ func TestRestore(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		got, err := b.AddCheckpoint(cp.Note)
+		n, err := b.AddCheckpoints(cp.Note)
 		if err != nil {
-			t.Fatalf("AddCheckpoint(size %d): %v", size, err)
+			t.Fatalf("AddCheckpoints(size %d): %v", size, err)
 		}
-		if !bytes.Equal(got.Note, cp.Note) {
-			t.Fatalf("AddCheckpoint(size %d) stored another note", size)
-		}
-		added++
+		added += n
 		if again, err := b.CheckpointAt(size); err != nil || !bytes.Equal(again.Note, cp.Note) {
-			t.Fatalf("CheckpointAt(%d) after AddCheckpoint = %v, %v", size, again, err)
+			t.Fatalf("CheckpointAt(%d) after AddCheckpoints = %v, %v", size, again, err)
 		}
 	}
 	if added < 5 {
-		t.Fatalf("a signed only %d checkpoints", added)
+		t.Fatalf("only %d of a's checkpoints were added", added)
 	}
 	if cp := b.Checkpoint(); cp == nil || cp.Size != 60 {
 		t.Fatalf("b's latest checkpoint = %+v, want size 60", cp)
 	}
 }
 
-// TestAddCheckpointRefuses: a checkpoint of another key, of a root the
+// TestAddCheckpointsRefuses: a checkpoint of another key, of a root the
 // ledger does not have at that size, or beyond its head is not stored.
-func TestAddCheckpointRefuses(t *testing.T) {
+func TestAddCheckpointsRefuses(t *testing.T) {
 	l := newTestLedger(t, testConfig(t, nil))
 	mustAppend(t, l, rec(1, 1), rec(2, 1), rec(3, -1))
 	if _, err := l.CheckpointCovering(context.Background(), 3); err != nil {
@@ -157,12 +154,12 @@ func TestAddCheckpointRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.AddCheckpoint(wrongRoot); err == nil {
+	if _, err := l.AddCheckpoints(wrongRoot); err == nil {
 		t.Error("a checkpoint naming the wrong root was stored")
 	}
 	beyond, _ := signCheckpoint(testSigner, testOrigin, 9, root3)
-	if _, err := l.AddCheckpoint(beyond); !errors.Is(err, ErrNotFound) {
-		t.Errorf("AddCheckpoint beyond the head = %v, want ErrNotFound", err)
+	if _, err := l.AddCheckpoints(beyond); !errors.Is(err, ErrNotFound) {
+		t.Errorf("AddCheckpoints beyond the head = %v, want ErrNotFound", err)
 	}
 	skey, _, err := GenerateKey(testOrigin)
 	if err != nil {
@@ -173,15 +170,18 @@ func TestAddCheckpointRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	foreign, _ := signCheckpoint(other, testOrigin, 2, root2)
-	if _, err := l.AddCheckpoint(foreign); err == nil {
+	if _, err := l.AddCheckpoints(foreign); err == nil {
 		t.Error("a checkpoint signed by another key was stored")
 	}
 	if _, err := l.CheckpointAt(2); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CheckpointAt(2) = %v, want ErrNotFound: nothing was stored", err)
 	}
 	good, _ := signCheckpoint(testSigner, testOrigin, 2, root2)
-	if _, err := l.AddCheckpoint(good); err != nil {
-		t.Errorf("AddCheckpoint of the ledger's own checkpoint of size 2: %v", err)
+	if n, err := l.AddCheckpoints(good); err != nil || n != 1 {
+		t.Errorf("AddCheckpoints of the ledger's own checkpoint of size 2 = %d, %v, want 1", n, err)
+	}
+	if n, err := l.AddCheckpoints(good, wrongRoot); err == nil {
+		t.Errorf("AddCheckpoints with one wrong checkpoint = %d, nil", n)
 	}
 	if cp := l.Checkpoint(); cp == nil || cp.Size != 3 {
 		t.Errorf("latest checkpoint = %+v, want size 3 still", cp)

@@ -265,7 +265,7 @@ func (l *Ledger) setCheckpoint(cp *Checkpoint) {
 		l.cpRecent = append(l.cpRecent, cp)
 	}
 	if cur := l.cp.Load(); cur == nil || cp.Size >= cur.Size {
-		l.cp.Store(cp) // never back: AddCheckpoint may store an older one
+		l.cp.Store(cp) // never back: AddCheckpoints may store older ones
 	}
 	close(l.cpChanged)
 	l.cpChanged = make(chan struct{})

@@ -15,6 +15,7 @@
 //	liuhen post FILE       post NDJSON records
 //	liuhen demo            load a demo year of 城管 enforcement
 //	liuhen project         run the projections from any NATS server and serve their read endpoints
+//	liuhen recover         append to a restored ledger the later entries its JetStream stream kept
 //
 // Each subcommand lives in its own file and documents its flags in -h;
 // docs/cli.md is the manual.
