@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHelp(t *testing.T) {
@@ -47,5 +49,32 @@ func TestServeRefusesWrongOrigin(t *testing.T) {
 	if code := run(ctx, []string{"serve", "-data", data, "-http", "127.0.0.1:0", "-origin", "liuhen.test/b"}, &out, &errb); code != 1 ||
 		!strings.Contains(errb.String(), "origin") {
 		t.Errorf("restart with another origin: exit %d, %s", code, errb.String())
+	}
+}
+
+// TestCalendarGaps: serve warns of the current year missing from the
+// holiday calendar, and from November on of the next one.
+func TestCalendarGaps(t *testing.T) {
+	years := []int{2025, 2026}
+	at := func(y int, m time.Month) time.Time { return time.Date(y, m, 8, 9, 0, 0, 0, time.UTC) }
+	for _, c := range []struct {
+		now  time.Time
+		want []int
+	}{
+		{at(2026, time.June), nil},
+		{at(2026, time.December), []int{2027}},
+		{at(2027, time.January), []int{2027}},
+		{at(2027, time.November), []int{2027, 2028}},
+	} {
+		got := calendarGaps(years, c.now)
+		if len(got) != len(c.want) {
+			t.Errorf("calendarGaps at %s = %q, want warnings for %v", c.now.Format("2006-01"), got, c.want)
+			continue
+		}
+		for i, y := range c.want {
+			if !strings.Contains(got[i], fmt.Sprintf("no notice for %d", y)) {
+				t.Errorf("calendarGaps at %s: warning %d = %q, want one for %d", c.now.Format("2006-01"), i, got[i], y)
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -120,6 +121,9 @@ func startPipeline(ctx context.Context, g *errgroup.Group, o *serveOptions, l *l
 				return pipeline{}, fmt.Errorf("-holidays: %w", err)
 			}
 		}
+		for _, w := range calendarGaps(cal.Years(), time.Now().In(loc)) {
+			log.Warn(w)
+		}
 		var params compliance.Params
 		if p.rulesFile != "" {
 			if params, err = compliance.LoadParams(p.rulesFile); err != nil {
@@ -182,6 +186,24 @@ func startPipeline(ctx context.Context, g *errgroup.Group, o *serveOptions, l *l
 		return err
 	})
 	return pl, nil
+}
+
+// calendarGaps warns of the years around now that the holiday calendar has
+// no State Council notice for: there, deadlines in working days count Monday
+// to Friday only, holidays and make-up working days (调休) ignored. The
+// notice for a year comes out in November or December of the year before.
+func calendarGaps(years []int, now time.Time) []string {
+	var out []string
+	check := func(y int) {
+		if !slices.Contains(years, y) {
+			out = append(out, fmt.Sprintf("the holiday calendar has no notice for %d: deadlines in working days that reach into %d count Monday to Friday only; load the State Council's notice for %d with --holidays (docs/compliance.md)", y, y, y))
+		}
+	}
+	check(now.Year())
+	if now.Month() >= time.November {
+		check(now.Year() + 1)
+	}
+	return out
 }
 
 // relayStatus adapts the relay to api.PublisherStatus and
