@@ -49,6 +49,12 @@ func (r *Relay) pump(ctx context.Context, pos uint64) error {
 	}
 	defer func() { _ = save() }()
 	var q []inflight
+	var linger *time.Timer
+	if r.cfg.Linger > 0 {
+		linger = time.NewTimer(time.Hour)
+		linger.Stop()
+		defer linger.Stop()
+	}
 	for {
 		if len(q) < r.cfg.MaxInflight && r.l.Head().Size > next {
 			for seq, b := range r.l.Entries(next) {
@@ -84,10 +90,19 @@ func (r *Relay) pump(ctx context.Context, pos uint64) error {
 			}
 			select {
 			case <-headCh:
-				continue
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+			if linger != nil {
+				// Let the next group commits join this burst.
+				linger.Reset(r.cfg.Linger)
+				select {
+				case <-linger.C:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			continue
 		}
 		var ack *jetstream.PubAck
 		var perr error
