@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // entriesOf returns copies of the ledger's entries [from, to).
@@ -198,4 +200,60 @@ func slicesEqual(a, b [][]byte) bool {
 		}
 	}
 	return true
+}
+
+// FuzzRestore: whatever bytes are offered as the next entry, Restore either
+// appends exactly them, leaving a ledger that verifies, or refuses them and
+// leaves the ledger as it was and still usable.
+func FuzzRestore(f *testing.F) {
+	ctx := context.Background()
+	cfg := testConfig(f, vfs.NewMem())
+	cfg.Now = fixedClock()
+	src := newTestLedger(f, cfg)
+	for i := range 8 {
+		mustAppend(f, src, rec(i, i%3-1))
+	}
+	var all [][]byte
+	for seq := range uint64(8) {
+		b, err := src.EntryAt(seq)
+		if err != nil {
+			f.Fatal(err)
+		}
+		all = append(all, bytes.Clone(b))
+		f.Add(uint8(seq), bytes.Clone(b))
+	}
+	f.Add(uint8(3), []byte(`{"v":1,"seq":3}`))
+	f.Fuzz(func(t *testing.T, at uint8, entry []byte) {
+		k := int(at) % len(all)
+		cfg := testConfig(t, vfs.NewMem())
+		l, err := Create(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		if err := l.Restore(ctx, all[:k]); err != nil {
+			t.Fatalf("Restore of the first %d entries: %v", k, err)
+		}
+		before := l.Head()
+		err = l.Restore(ctx, [][]byte{entry})
+		if l.Err() != nil {
+			t.Fatalf("the ledger stopped: %v", l.Err())
+		}
+		if err == nil {
+			got, gerr := l.EntryAt(uint64(k))
+			if gerr != nil || !bytes.Equal(got, entry) {
+				t.Fatalf("Restore accepted %q but stored %q (%v)", entry, got, gerr)
+			}
+			if _, err := l.Verify(ctx); err != nil {
+				t.Fatalf("Verify after restoring %q: %v", entry, err)
+			}
+			return
+		}
+		if l.Head() != before {
+			t.Fatalf("a refused entry moved the head from %+v to %+v", before, l.Head())
+		}
+		if err := l.Restore(ctx, all[k:k+1]); err != nil {
+			t.Fatalf("after refusing %q, Restore of the real entry %d: %v", entry, k, err)
+		}
+	})
 }
