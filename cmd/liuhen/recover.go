@@ -99,24 +99,33 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	r := recovery{l: l, js: js, layout: natsrv.NewLayout(l.Origin())}
 	from := l.Head().Size
-	var had uint64 // the ledger's latest checkpoint before: it signs new ones as entries come in
+	// The stream's checkpoints up to the relay's cursor were signed before
+	// the backup, so the ledger has them; later ones are checked. The
+	// ledger's latest checkpoint is no bound: it signs its own as entries
+	// come in, and a recover interrupted after the entries must still
+	// store the relay's checkpoints between. So the cursor moves last.
+	cur, err := l.PublisherCursor()
+	if err != nil {
+		return err
+	}
+	var had uint64
 	if cp := l.Checkpoint(); cp != nil {
-		had = cp.Size
+		had = min(cp.Size, cur)
 	}
 	n, err := r.entries(ctx)
 	if err != nil {
 		return err
 	}
-	if n > 0 {
-		// The stream holds exactly these entries: the relay need not read
-		// them back to compare when serve starts.
-		if err := l.SetPublisherCursor(l.Head().Size); err != nil {
-			return err
-		}
-	}
 	checked, added, lastCP, err := r.checkpoints(ctx, had)
 	if err != nil {
 		return err
+	}
+	if h := l.Head().Size; r.streamSize == h && cur < h {
+		// The stream holds exactly the ledger's entries: the relay need
+		// not read them back to compare them when serve starts.
+		if err := l.SetPublisherCursor(h); err != nil {
+			return err
+		}
 	}
 	h := l.Head()
 	if n == 0 && added == 0 {
@@ -135,9 +144,10 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // recovery reads a ledger's streams into it.
 type recovery struct {
-	l      *ledger.Ledger
-	js     jetstream.JetStream
-	layout natsrv.Layout
+	l          *ledger.Ledger
+	js         jetstream.JetStream
+	layout     natsrv.Layout
+	streamSize uint64 // entries in the events stream, as entries found it
 }
 
 // restoreBatch is how many entries recover appends in one Restore.
@@ -159,6 +169,7 @@ func (r *recovery) entries(ctx context.Context) (int, error) {
 	}
 	head := r.l.Head().Size
 	last := info.State.LastSeq // stream sequence = seq + 1
+	r.streamSize = last
 	if last <= head {
 		return 0, nil
 	}
