@@ -216,78 +216,28 @@ var benchCPInterval = func() time.Duration {
 // ~550-byte entry, two tree hashes, three index rows and the head), with no
 // parsing, hashing or sequencing. Pebble groups concurrent synced commits
 // into one WAL fsync itself.
-func BenchmarkRawPebbleGroupCommit(b *testing.B) {
-	dir := benchDir(b)
-	cfg := Config{Dir: dir}
-	cfg.setDefaults()
-	cache := newCache(&cfg)
-	defer cache.Unref()
-	db, err := pebble.Open(dir, pebbleOptions(&cfg, cache))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	var next atomic.Uint64
-	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
-	b.ResetTimer()
-	start, cpu := time.Now(), benchutil.CPUTime()
-	b.RunParallel(func(pb *testing.PB) {
-		var id [16]byte
-		for pb.Next() {
-			seq := next.Add(1)
-			rec := benchRecord(int64(seq))
-			binary.BigEndian.PutUint64(id[8:], seq)
-			batch := db.NewBatch()
-			_ = batch.Set(seqKey(prefixEntry, seq), rec, nil)
-			_ = batch.Set(seqKey(prefixHash, 2*seq), id[:], nil)
-			_ = batch.Set(seqKey(prefixHash, 2*seq+1), id[:], nil)
-			_ = batch.Set(idKey(uuid.UUID(id)), id[:], nil)
-			_ = batch.Set(caseKey(uuid.UUID(id), seq), id[:], nil)
-			_ = batch.Set(deviceKey("ZFY-140500-0001", seq), id[:8], nil)
-			_ = batch.Set(keyHead, id[:], nil)
-			if err := batch.Commit(pebble.Sync); err != nil {
-				b.Error(err)
-				return
-			}
-			batch.Close()
-		}
-	})
-	reportRate(b, b.N, start, cpu)
-}
+func BenchmarkRawPebbleGroupCommit(b *testing.B) { rawPebbleBench(b, 64, 1) }
 
 // BenchmarkRawPebbleBatch100 is BenchmarkRawPebbleGroupCommit in the shape
 // of BenchmarkAppendBatch100: 8 concurrent writers, each committing the keys
 // of 100 records in one synced batch. It is the store's own ceiling for that
 // benchmark, before any parsing, canonicalization, hashing or id lookup.
-func BenchmarkRawPebbleBatch100(b *testing.B) {
-	dir := benchDir(b)
-	cfg := Config{Dir: dir}
-	cfg.setDefaults()
-	cache := newCache(&cfg)
-	defer cache.Unref()
-	db, err := pebble.Open(dir, pebbleOptions(&cfg, cache))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+func BenchmarkRawPebbleBatch100(b *testing.B) { rawPebbleBench(b, 8, 100) }
+
+// rawPebbleBench commits, from writers concurrent goroutines, synced batches
+// of the keys of per records each and one head.
+func rawPebbleBench(b *testing.B, writers, per int) {
+	db := rawPebble(b)
 	var next atomic.Uint64
-	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	start, cpu := time.Now(), benchutil.CPUTime()
 	b.RunParallel(func(pb *testing.PB) {
 		var id [16]byte
 		for pb.Next() {
 			batch := db.NewBatch()
-			for range 100 {
-				seq := next.Add(1)
-				rec := benchRecord(int64(seq))
-				binary.BigEndian.PutUint64(id[8:], seq)
-				_ = batch.Set(seqKey(prefixEntry, seq), rec, nil)
-				_ = batch.Set(seqKey(prefixHash, 2*seq), id[:], nil)
-				_ = batch.Set(seqKey(prefixHash, 2*seq+1), id[:], nil)
-				_ = batch.Set(idKey(uuid.UUID(id)), id[:], nil)
-				_ = batch.Set(caseKey(uuid.UUID(id), seq), id[:], nil)
-				_ = batch.Set(deviceKey("ZFY-140500-0001", seq), id[:8], nil)
+			for range per {
+				setRawKeys(batch, next.Add(1), &id)
 			}
 			_ = batch.Set(keyHead, id[:], nil)
 			if err := batch.Commit(pebble.Sync); err != nil {
@@ -297,7 +247,39 @@ func BenchmarkRawPebbleBatch100(b *testing.B) {
 			batch.Close()
 		}
 	})
-	reportRate(b, b.N*100, start, cpu)
+	reportRate(b, b.N*per, start, cpu)
+}
+
+// rawPebble opens a Pebble database with the ledger's options, closed
+// when b ends.
+func rawPebble(b *testing.B) *pebble.DB {
+	dir := benchDir(b)
+	cfg := Config{Dir: dir}
+	cfg.setDefaults()
+	cache := newCache(&cfg)
+	db, err := pebble.Open(dir, pebbleOptions(&cfg, cache))
+	if err != nil {
+		cache.Unref()
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		db.Close()
+		cache.Unref()
+	})
+	return db
+}
+
+// setRawKeys adds to batch what the ledger writes for record seq, with id
+// as a stand-in for every hash and id: the entry, two tree hashes, and the
+// id, case and device index rows.
+func setRawKeys(batch *pebble.Batch, seq uint64, id *[16]byte) {
+	binary.BigEndian.PutUint64(id[8:], seq)
+	_ = batch.Set(seqKey(prefixEntry, seq), benchRecord(int64(seq)), nil)
+	_ = batch.Set(seqKey(prefixHash, 2*seq), id[:], nil)
+	_ = batch.Set(seqKey(prefixHash, 2*seq+1), id[:], nil)
+	_ = batch.Set(idKey(uuid.UUID(*id)), id[:], nil)
+	_ = batch.Set(caseKey(uuid.UUID(*id), seq), id[:], nil)
+	_ = batch.Set(deviceKey("ZFY-140500-0001", seq), id[:8], nil)
 }
 
 // TestBenchRecord pins the benchmarks' record to the one they always used.

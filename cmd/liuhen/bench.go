@@ -399,6 +399,17 @@ type caseGen struct {
 	step, cases                int
 }
 
+// benchData is the data member of the steps whose data is the same in
+// every case.
+var benchData = map[string]string{
+	"case.registered":     `"data":{"source":"patrol","summary":"巡查发现占道经营","location":{"lat":35.49,"lon":112.85}}`,
+	"inspection.recorded": `"data":{"findings":"当事人在人行道上摆摊经营水果，占用人行道约6平方米"}`,
+	"evidence.collected":  `"data":{"kind":"photo","description":"现场照片3张"}`,
+	"notice.served":       `"data":{"intended":{"penalties":["fine"],"fine_fen":20000},"hearing_right":false,"method":"direct"}`,
+	"document.served":     `"data":{"document":"decision","method":"direct","recipient":"张某"}`,
+	"case.closed":         `"data":{"reason":"执行完毕"}`,
+}
+
 var benchSteps = []string{"case.registered", "recording.made", "case.opened", "inspection.recorded", "evidence.collected",
 	"notice.served", "decision.made", "document.served", "payment.received", "case.closed"}
 
@@ -452,9 +463,8 @@ func (g *caseGen) write(buf *bytes.Buffer, id string, now time.Time, seq int64) 
 	buf.WriteString(`,"cert_no":"1405002019`)
 	buf.WriteString(g.officerB[2:])
 	buf.WriteString(`","name":"李某"}],`)
+	buf.WriteString(benchData[typ]) // "" for the types whose data varies
 	switch typ {
-	case "case.registered":
-		buf.WriteString(`"data":{"source":"patrol","summary":"巡查发现占道经营","location":{"lat":35.49,"lon":112.85}}`)
 	case "recording.made":
 		h := sha256.Sum256([]byte(g.caseID + g.device + strconv.FormatInt(seq, 10)))
 		buf.WriteString(`"data":{"started_at":"`)
@@ -468,24 +478,14 @@ func (g *caseGen) write(buf *bytes.Buffer, id string, now time.Time, seq int64) 
 		buf.WriteString(`"data":{"case_number":"晋市城管立字〔2026〕第`)
 		num(int64(g.cases))
 		buf.WriteString(`号","procedure":"general","category":"street_vending","parties":[{"kind":"person","name":"张某"}],"approved_by":"O-0001"}`)
-	case "inspection.recorded":
-		buf.WriteString(`"data":{"findings":"当事人在人行道上摆摊经营水果，占用人行道约6平方米"}`)
-	case "evidence.collected":
-		buf.WriteString(`"data":{"kind":"photo","description":"现场照片3张"}`)
-	case "notice.served":
-		buf.WriteString(`"data":{"intended":{"penalties":["fine"],"fine_fen":20000},"hearing_right":false,"method":"direct"}`)
 	case "decision.made":
 		buf.WriteString(`"data":{"outcome":"penalty","penalties":["fine"],"fine_fen":20000,"legal_basis":["《城市市容和环境卫生管理条例》第三十六条"],"document_no":"晋市城管罚字〔2026〕第`)
 		num(int64(g.cases))
 		buf.WriteString(`号","major":false}`)
-	case "document.served":
-		buf.WriteString(`"data":{"document":"decision","method":"direct","recipient":"张某"}`)
 	case "payment.received":
 		buf.WriteString(`"data":{"amount_fen":20000,"receipt_no":"R`)
 		num(seq)
 		buf.WriteString(`"}`)
-	case "case.closed":
-		buf.WriteString(`"data":{"reason":"执行完毕"}`)
 	}
 	buf.WriteByte('}')
 }

@@ -57,29 +57,18 @@ func (g *caseGen) writeFmt(buf *bytes.Buffer, id string, now time.Time, seq int6
 	fmt.Fprintf(buf, `"officers":[{"id":%q,"cert_no":"1405002019%s","name":"王某"},{"id":%q,"cert_no":"1405002019%s","name":"李某"}],`,
 		g.officerA, g.officerA[2:], g.officerB, g.officerB[2:])
 	docNo := fmt.Sprintf("晋市城管罚字〔2026〕第%d号", g.cases)
+	buf.WriteString(benchData[typ])
 	switch typ {
-	case "case.registered":
-		buf.WriteString(`"data":{"source":"patrol","summary":"巡查发现占道经营","location":{"lat":35.49,"lon":112.85}}`)
 	case "recording.made":
 		h := sha256.Sum256([]byte(g.caseID + g.device + strconv.FormatInt(seq, 10)))
 		fmt.Fprintf(buf, `"data":{"started_at":%q,"ended_at":%q,"interruptions":[]},"media":[{"sha256":%q,"size":104857600,"content_type":"video/mp4"}]`,
 			now.Add(-15*time.Minute).Format(time.RFC3339), at, hex.EncodeToString(h[:]))
 	case "case.opened":
 		fmt.Fprintf(buf, `"data":{"case_number":"晋市城管立字〔2026〕第%d号","procedure":"general","category":"street_vending","parties":[{"kind":"person","name":"张某"}],"approved_by":"O-0001"}`, g.cases)
-	case "inspection.recorded":
-		buf.WriteString(`"data":{"findings":"当事人在人行道上摆摊经营水果，占用人行道约6平方米"}`)
-	case "evidence.collected":
-		buf.WriteString(`"data":{"kind":"photo","description":"现场照片3张"}`)
-	case "notice.served":
-		buf.WriteString(`"data":{"intended":{"penalties":["fine"],"fine_fen":20000},"hearing_right":false,"method":"direct"}`)
 	case "decision.made":
 		fmt.Fprintf(buf, `"data":{"outcome":"penalty","penalties":["fine"],"fine_fen":20000,"legal_basis":["《城市市容和环境卫生管理条例》第三十六条"],"document_no":%q,"major":false}`, docNo)
-	case "document.served":
-		buf.WriteString(`"data":{"document":"decision","method":"direct","recipient":"张某"}`)
 	case "payment.received":
 		fmt.Fprintf(buf, `"data":{"amount_fen":20000,"receipt_no":"R%d"}`, seq)
-	case "case.closed":
-		buf.WriteString(`"data":{"reason":"执行完毕"}`)
 	}
 	buf.WriteByte('}')
 }
