@@ -113,7 +113,8 @@ type Options struct {
 	// few milliseconds turn many small batches, each committed (fsynced),
 	// flushed and acknowledged on its own, into fewer larger ones, and
 	// free CPU for ingest: a read model then lags by up to Linger more.
-	// Default 10 ms; negative: no waiting.
+	// Default 30 ms (10 ms until 2026-12-08; docs/performance.md);
+	// negative: no waiting.
 	Linger time.Duration
 	// AckWait is how long JetStream waits for an ack before redelivering.
 	// Default 30 s.
@@ -174,7 +175,7 @@ func New(js jetstream.JetStream, db *pebble.DB, name string, h Handler, opts Opt
 		opts.Batch = 4096
 	}
 	if opts.Linger == 0 {
-		opts.Linger = 10 * time.Millisecond
+		opts.Linger = 30 * time.Millisecond
 	}
 	if opts.AckWait == 0 {
 		opts.AckWait = 30 * time.Second
