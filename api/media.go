@@ -230,13 +230,9 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request, tok *Token) er
 	if err != nil {
 		return err
 	}
-	purpose := r.Header.Get(hdrPurpose)
-	if p, err := url.PathUnescape(purpose); err == nil {
-		purpose = p
-	}
-	if purpose == "" || !utf8.ValidString(purpose) || len(purpose) > 1000 {
-		return &Problem{Code: CodePurposeRequired, Field: hdrPurpose,
-			Detail: "reading media needs a " + hdrPurpose + " header (UTF-8, may be percent-encoded, at most 1000 bytes) saying why"}
+	purpose, err := purposeOf(r, "reading media")
+	if err != nil {
+		return err
 	}
 	f, err := s.media.open(sha)
 	if err != nil {
@@ -261,6 +257,20 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request, tok *Token) er
 	h.Set("Cache-Control", "no-store")
 	http.ServeContent(&progressWriter{ResponseWriter: w, s: s}, r, "", st.ModTime(), f)
 	return nil
+}
+
+// purposeOf returns the request's Liuhen-Purpose header, which what (a
+// read of evidence that custody.accessed records) requires.
+func purposeOf(r *http.Request, what string) (string, error) {
+	purpose := r.Header.Get(hdrPurpose)
+	if p, err := url.PathUnescape(purpose); err == nil {
+		purpose = p
+	}
+	if purpose == "" || !utf8.ValidString(purpose) || len(purpose) > 1000 {
+		return "", &Problem{Code: CodePurposeRequired, Field: hdrPurpose,
+			Detail: what + " needs a " + hdrPurpose + " header (UTF-8, may be percent-encoded, at most 1000 bytes) saying why"}
+	}
+	return purpose, nil
 }
 
 // appendCustody writes the custody.accessed entry of a media read.

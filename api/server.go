@@ -76,6 +76,11 @@ type Config struct {
 	// ReceiptWait is how long GET /v1/events/{seq}/receipt waits for a
 	// checkpoint covering the entry. Default 10 s.
 	ReceiptWait time.Duration
+	// BackupDir is where GET /v1/admin/backup stages its copy of the
+	// ledger; on the ledger's file system, Pebble hard-links the table
+	// files instead of copying them. Each copy is removed once sent.
+	// Default "": the endpoint answers 503.
+	BackupDir string
 	// ServerDeviceID is the device.id of the records the server writes
 	// itself (custody.accessed). Default "liuhen-server".
 	ServerDeviceID string
@@ -261,6 +266,7 @@ func (s *Server) routesV1() {
 	s.handle("POST /v1/admin/tokens", RoleAdmin, s.createToken, false)
 	s.handle("GET /v1/admin/tokens", RoleAdmin, s.listTokens, false)
 	s.handle("DELETE /v1/admin/tokens/{id}", RoleAdmin, s.revokeToken, false)
+	s.handle("GET /v1/admin/backup", RoleAdmin, s.backup, true)
 
 	s.handle("GET /healthz", Public, s.healthz, false)
 	s.handle("GET /readyz", Public, s.readyz, false)

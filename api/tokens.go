@@ -210,10 +210,18 @@ func (t *Tokens) Authenticate(secret string) (Token, bool) {
 	return *tok, true
 }
 
+// Snapshot returns the store file's contents as of now: what save writes.
+func (t *Tokens) Snapshot() ([]byte, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	b, err := json.MarshalIndent(t.list, "", "  ")
+	return append(b, '\n'), err
+}
+
 // save writes list to the store file durably: temp file, fsync, rename,
 // fsync of the directory.
 func (t *Tokens) save(list []*Token) error {
-	b, err := json.MarshalIndent(list, "", "  ")
+	b, err := json.MarshalIndent(list, "", "  ") // as Snapshot
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func (l *Ledger) PublisherCursor() (uint64, error) {
 // cursor only saves work, and a cursor lost in a crash is found again by
 // the relay's reconciliation with the stream. n must not exceed the head.
 func (l *Ledger) SetPublisherCursor(n uint64) error {
-	if err := l.enter(); err != nil {
+	if err := l.enterWrite(); err != nil {
 		return err
 	}
 	defer l.leave()

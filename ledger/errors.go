@@ -15,6 +15,9 @@ var (
 	ErrCorrupt = errors.New("ledger: corrupt")
 	// ErrExists is returned by Create when the directory already holds data.
 	ErrExists = errors.New("ledger: already exists")
+	// ErrReadOnly is returned by appends and other writes on a ledger
+	// opened with Config.ReadOnly.
+	ErrReadOnly = errors.New("ledger: opened read-only")
 	// ErrNotExist is returned by Open when the directory holds no ledger.
 	ErrNotExist = errors.New("ledger: no ledger here")
 	// ErrConflict is the error of a Conflict result: the id is taken by a

@@ -52,6 +52,13 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives operational messages. Default slog.Default().
 	Logger *slog.Logger
+	// ReadOnly opens the ledger to read and verify it only, as an auditor
+	// or a backup check does with a copy or a stopped server's directory:
+	// no signing key is needed (Signer may be nil), nothing is written to
+	// the directory, not even a checkpoint for a head whose last one was
+	// lost, and every append or other write fails with ErrReadOnly. Create
+	// refuses it.
+	ReadOnly bool
 }
 
 func (c *Config) validate(creating bool) error {
@@ -59,8 +66,11 @@ func (c *Config) validate(creating bool) error {
 	if c.Dir == "" {
 		errs = append(errs, errors.New("ledger: Config.Dir is required"))
 	}
-	if c.Signer == nil {
+	if c.Signer == nil && !c.ReadOnly {
 		errs = append(errs, errors.New("ledger: Config.Signer is required"))
+	}
+	if creating && c.ReadOnly {
+		errs = append(errs, errors.New("ledger: Create cannot be read-only"))
 	}
 	if creating || c.Origin != "" {
 		if err := checkOrigin(c.Origin); err != nil {
@@ -277,6 +287,7 @@ func Open(cfg Config) (*Ledger, error) {
 	cache := newCache(&cfg)
 	o := pebbleOptions(&cfg, cache)
 	o.ErrorIfNotExists = true
+	o.ReadOnly = cfg.ReadOnly
 	db, err := pebble.Open(cfg.Dir, o)
 	if err != nil {
 		cache.Unref()
@@ -295,6 +306,13 @@ func Open(cfg Config) (*Ledger, error) {
 	l.inflight = make(chan *pending, 4)
 	l.cpWake = make(chan struct{}, 1)
 	l.seqDone, l.syncDone, l.cpDone = make(chan struct{}), make(chan struct{}), make(chan struct{})
+	if cfg.ReadOnly {
+		// No goroutine owns anything: Close finds them all done.
+		close(l.seqDone)
+		close(l.syncDone)
+		close(l.cpDone)
+		return l, nil
+	}
 	go l.runSequencer()
 	go l.runSyncer()
 	go l.runCheckpointer()
@@ -327,7 +345,7 @@ func (l *Ledger) reconcile() error {
 		return fmt.Errorf("ledger: origin is %q, configured %q", m.Origin, l.cfg.Origin)
 	}
 	l.cfg.Origin = m.Origin
-	if l.cfg.Signer.VKey != m.VKey {
+	if l.cfg.Signer != nil && l.cfg.Signer.VKey != m.VKey {
 		return fmt.Errorf("ledger: the signing key does not match the ledger's verifier key %s", m.VKey)
 	}
 	l.vkey = m.VKey
@@ -398,7 +416,7 @@ func (l *Ledger) reconcile() error {
 		}
 		l.cp.Store(cp)
 	}
-	if cp := l.cp.Load(); cp == nil || cp.Size < h.Size {
+	if cp := l.cp.Load(); !l.cfg.ReadOnly && (cp == nil || cp.Size < h.Size) {
 		if err := l.storeCheckpoint(h.Size, h.Root); err != nil {
 			return err
 		}
@@ -496,7 +514,7 @@ func (l *Ledger) Close() error {
 	l.readers.Wait() // no read may outlive Pebble
 	// Flush the memtable so that the next Open need not replay the WAL.
 	var err error
-	if l.fatal.Load() == nil {
+	if l.fatal.Load() == nil && !l.cfg.ReadOnly {
 		err = guardPebble(l.db.Flush)
 	}
 	err = errors.Join(err, l.db.Close())
@@ -518,6 +536,14 @@ func (l *Ledger) enter() error {
 }
 
 func (l *Ledger) leave() { l.readers.Done() }
+
+// enterWrite is enter for a write outside the sequencer.
+func (l *Ledger) enterWrite() error {
+	if l.cfg.ReadOnly {
+		return ErrReadOnly
+	}
+	return l.enter()
+}
 
 // quietLogger routes Pebble's informational logs to slog at debug level.
 type quietLogger struct{ l *slog.Logger }

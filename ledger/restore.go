@@ -117,7 +117,7 @@ func (s *sequencer) restored(want []byte, res Result) error {
 // is stored, in one fsynced write. It returns how many were not stored
 // before.
 func (l *Ledger) AddCheckpoints(notes ...[]byte) (int, error) {
-	if err := l.enter(); err != nil {
+	if err := l.enterWrite(); err != nil {
 		return 0, err
 	}
 	defer l.leave()

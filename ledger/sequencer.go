@@ -122,6 +122,9 @@ func (l *Ledger) AppendRecords(ctx context.Context, recs []*Record) ([]Result, e
 
 // submit hands req to the sequencer and waits for its answer.
 func (l *Ledger) submit(ctx context.Context, req *appendReq) error {
+	if l.cfg.ReadOnly {
+		return ErrReadOnly
+	}
 	l.closeMu.RLock()
 	if l.closed {
 		l.closeMu.RUnlock()

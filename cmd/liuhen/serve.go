@@ -50,6 +50,10 @@ const (
 	adminTokenFile = "admin.token"
 	tokensFile     = "tokens.json"
 	mediaDir       = "media"
+	// stagingDir holds backups being sent (GET /v1/admin/backup): on the
+	// ledger's disk, so that the copy hard-links the ledger's table files.
+	// Removed at every start.
+	stagingDir = "staging"
 )
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
@@ -167,6 +171,11 @@ func serve(ctx context.Context, o *serveOptions, stdout io.Writer, log *slog.Log
 
 	cfg := o.api
 	cfg.Ledger, cfg.Tokens, cfg.MediaDir, cfg.Logger = l, tokens, filepath.Join(o.data, mediaDir), log
+	// A backup cut by a crash leaves its copy here.
+	cfg.BackupDir = filepath.Join(o.data, stagingDir)
+	if err := os.RemoveAll(cfg.BackupDir); err != nil {
+		return err
+	}
 	cfg.Publisher, cfg.Projections = pl.publisher, pl.projections
 	if b, ok := pl.publisher.(api.PublisherBacklog); ok && cfg.MaxPublishBacklog > 0 {
 		cfg.Backlog = b
