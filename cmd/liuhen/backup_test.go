@@ -66,6 +66,13 @@ func TestBackupRefusesDamage(t *testing.T) {
 		t.Logf("another key: %v", err)
 	}
 
+	if rep, err := verifyDir(context.Background(), dir, key); err != nil || rep.Size != 300 || rep.Root != m.Root {
+		t.Fatalf("verify --dir: %+v, %v", rep, err)
+	}
+	if _, err := verifyDir(context.Background(), dir, otherKey); err == nil {
+		t.Fatal("verify --dir passed with another log's key")
+	}
+
 	members := readTar(t, archive)
 	biggest := ""
 	for _, mb := range members {

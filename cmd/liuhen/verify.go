@@ -33,6 +33,7 @@ func init() {
 type verifyOptions struct {
 	client                               *clientOptions
 	key, trusted, receipt, entry, bundle string
+	dir                                  string
 	media, json                          bool
 	page                                 int
 }
@@ -41,6 +42,7 @@ const verifyUsage = `
 usage: liuhen verify --key VKEY [--server URL] [--token TOKEN] [--trusted FILE] [--media] [--json]
        liuhen verify --receipt FILE --key VKEY [--entry FILE] [--json]
        liuhen verify --bundle FILE --key VKEY [--json]
+       liuhen verify --dir DIR --key VKEY [--json]
 
 Online (the default): stream every entry from a running server (GET
 /v1/events, auditor token), re-hash each one, check the global chain and
@@ -68,6 +70,11 @@ by --key.
 offline; see docs/bundle.md. Every changed, added, removed or reordered
 byte is found and named.
 
+--dir DIR: verify a ledger directory offline, opened read-only (nothing is
+written, no signing key needed): a backup (liuhen backup's DIR), a stopped
+server's data directory, or its ledger/ itself. Every entry, chain, index
+and tree hash, and the latest checkpoint's signature against --key.
+
 On a terminal a progress line shows rate and ETA; --json prints one JSON
 object instead. A failure exits 1 and names the entry (seq), its case, and
 what was expected against what was found.
@@ -82,6 +89,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.receipt, "receipt", "", "verify this receipt `file` offline")
 	fs.StringVar(&o.entry, "entry", "", "with --receipt: the entry's bytes, when the receipt does not carry them (`file`)")
 	fs.StringVar(&o.bundle, "bundle", "", "verify this evidence bundle `file` (.zip or .tar) offline")
+	fs.StringVar(&o.dir, "dir", "", "verify this ledger `directory` offline (a backup, or a stopped server's data directory)")
 	fs.BoolVar(&o.media, "media", false, "online: also fetch and re-hash every referenced media file")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object (and no progress line)")
 	fs.IntVar(&o.page, "page", 2000, "online: entries per GET /v1/events request (1 to 10000); two are in flight")
@@ -89,8 +97,8 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args, 0); err != nil {
 		return helpOK(err)
 	}
-	if o.receipt != "" && o.bundle != "" {
-		return errors.New("--receipt and --bundle are separate modes")
+	if (o.receipt != "") && (o.bundle != "" || o.dir != "") || o.bundle != "" && o.dir != "" {
+		return errors.New("--receipt, --bundle and --dir are separate modes")
 	}
 	k, err := loadKey(o.key)
 	if err != nil {
@@ -101,6 +109,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return verifyReceiptFile(o, k, stdout)
 	case o.bundle != "":
 		return verifyBundleFile(ctx, o, k, stdout, stderr)
+	case o.dir != "":
+		rep, err := verifyDir(ctx, o.dir, k)
+		return report(stdout, o.json, rep, err)
 	}
 	if o.page < 1 || o.page > 10000 {
 		return errors.New("--page must be 1 to 10000")
@@ -130,24 +141,28 @@ func asFailure(err error) error {
 
 // verifyReport is what a successful verification prints.
 type verifyReport struct {
-	OK        bool             `json:"ok"`
-	Mode      string           `json:"mode"` // online, incremental, receipt, bundle
-	Origin    string           `json:"origin"`
-	From      uint64           `json:"from"`
-	Size      uint64           `json:"size"`
-	Root      string           `json:"root"`
-	Entries   uint64           `json:"entries"`
-	Seconds   float64          `json:"seconds,omitempty"`
-	Rate      float64          `json:"entries_per_second,omitempty"`
-	MaxHeap   uint64           `json:"max_heap_bytes,omitempty"`
-	Trusted   string           `json:"trusted_file,omitempty"`
-	Media     *mediaOK         `json:"media,omitempty"`
-	Case      string           `json:"case,omitempty"`
-	Files     int              `json:"files,omitempty"`
-	Custody   *uint64          `json:"custody_seq,omitempty"`
-	Error     *failure         `json:"error,omitempty"`
-	Problems  []bundle.Problem `json:"problems,omitempty"`
-	ErrorText string           `json:"error_text,omitempty"`
+	OK      bool     `json:"ok"`
+	Mode    string   `json:"mode"` // online, incremental, receipt, bundle
+	Origin  string   `json:"origin"`
+	From    uint64   `json:"from"`
+	Size    uint64   `json:"size"`
+	Root    string   `json:"root"`
+	Entries uint64   `json:"entries"`
+	Seconds float64  `json:"seconds,omitempty"`
+	Rate    float64  `json:"entries_per_second,omitempty"`
+	MaxHeap uint64   `json:"max_heap_bytes,omitempty"`
+	Trusted string   `json:"trusted_file,omitempty"`
+	Media   *mediaOK `json:"media,omitempty"`
+	Case    string   `json:"case,omitempty"`
+	Files   int      `json:"files,omitempty"`
+	Custody *uint64  `json:"custody_seq,omitempty"`
+	Dir     string   `json:"dir,omitempty"`
+	// Checkpoint is the size of the signed checkpoint checked, when it
+	// may be smaller than Size (dir).
+	Checkpoint *uint64          `json:"checkpoint_size,omitempty"`
+	Error      *failure         `json:"error,omitempty"`
+	Problems   []bundle.Problem `json:"problems,omitempty"`
+	ErrorText  string           `json:"error_text,omitempty"`
 }
 
 type mediaOK struct {
@@ -190,6 +205,15 @@ func report(w io.Writer, asJSON bool, rep *verifyReport, err error) error {
 			rep.From, rep.Origin, rep.Size, rep.Root)
 	case "bundle":
 		printBundleOK(w, rep)
+	case "dir":
+		fmt.Fprintf(w, "OK: %s: %s entries [0, %d) of %s verified offline: every leaf hash, the chain, every case chain, every tree hash and index, root %s; the latest checkpoint, of size %d, signed by the key you trust\n",
+			rep.Dir, thousands(rep.Entries), rep.Size, rep.Origin, rep.Root, *rep.Checkpoint)
+		if *rep.Checkpoint < rep.Size {
+			fmt.Fprintf(w, "    entries [%d, %d) are not covered by a checkpoint in this copy yet (the server signs the head when it next opens it)\n", *rep.Checkpoint, rep.Size)
+		}
+		if rep.Seconds > 0.5 {
+			fmt.Fprintf(w, "    %.2f s, %s entries/s\n", rep.Seconds, thousands(uint64(rep.Rate)))
+		}
 	default:
 		fmt.Fprintf(w, "OK: %s entries [%d, %d) of %s verified: every leaf hash, the chain, every case chain, and root %s = the signed checkpoint of size %d\n",
 			thousands(rep.Entries), rep.From, rep.Size, rep.Origin, rep.Root, rep.Size)
