@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/liuhen/liuhen/internal/backup"
 	"github.com/liuhen/liuhen/ledger"
 )
 
@@ -50,28 +51,28 @@ func TestBackup(t *testing.T) {
 	}
 	out := t.TempDir()
 	m, files := untarBackup(t, w.Body, out)
-	if m.Format != BackupFormat || m.Origin != testOrigin || m.Size != 12 {
+	if m.Format != backup.Format || m.Origin != testOrigin || m.Size != 12 {
 		t.Fatalf("manifest %+v", m)
 	}
 	if !strings.HasPrefix(w.Header().Get("Content-Disposition"), `attachment; filename="liuhen-backup-12.tar"`) || w.Header().Get(hdrSize) != "12" {
 		t.Errorf("headers %v", w.Header())
 	}
-	want := append([]string{BackupManifestName}, m.Files...)
-	want = append(want, BackupSumsName)
+	want := append([]string{backup.ManifestName}, m.Files...)
+	want = append(want, backup.SumsName)
 	if !slices.Equal(files, want) {
 		t.Fatalf("archive holds %v, manifest lists %v", files, want)
 	}
 	checkSums(t, out, m.Files)
-	if b, _ := os.ReadFile(filepath.Join(out, BackupVKeyName)); strings.TrimSpace(string(b)) != f.l.VerifierKey() {
+	if b, _ := os.ReadFile(filepath.Join(out, backup.VKeyName)); strings.TrimSpace(string(b)) != f.l.VerifierKey() {
 		t.Errorf("log.vkey = %q", b)
 	}
 	var toks []Token
-	if b, err := os.ReadFile(filepath.Join(out, BackupTokensName)); err != nil || json.Unmarshal(b, &toks) != nil || len(toks) != 5 {
+	if b, err := os.ReadFile(filepath.Join(out, backup.TokensName)); err != nil || json.Unmarshal(b, &toks) != nil || len(toks) != 5 {
 		t.Errorf("tokens.json: %v, %d tokens", err, len(toks))
 	}
 
 	// The copy: read-only, every entry verified, the same bytes and root.
-	c, err := ledger.Open(ledger.Config{Dir: filepath.Join(out, BackupLedgerDir), ReadOnly: true})
+	c, err := ledger.Open(ledger.Config{Dir: filepath.Join(out, backup.LedgerDir), ReadOnly: true})
 	if err != nil {
 		t.Fatalf("open the backup: %v", err)
 	}
@@ -119,9 +120,9 @@ func TestBackup(t *testing.T) {
 
 // untarBackup unpacks a backup archive into dir and returns its manifest
 // and its file names in order.
-func untarBackup(t *testing.T, r io.Reader, dir string) (BackupManifest, []string) {
+func untarBackup(t *testing.T, r io.Reader, dir string) (backup.Manifest, []string) {
 	t.Helper()
-	var m BackupManifest
+	var m backup.Manifest
 	var names []string
 	tr := tar.NewReader(r)
 	for {
@@ -144,7 +145,7 @@ func untarBackup(t *testing.T, r io.Reader, dir string) (BackupManifest, []strin
 		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if h.Name == BackupManifestName {
+		if h.Name == backup.ManifestName {
 			mustJSON(t, b, &m)
 		}
 	}
@@ -155,7 +156,7 @@ func untarBackup(t *testing.T, r io.Reader, dir string) (BackupManifest, []strin
 // exactly.
 func checkSums(t *testing.T, dir string, files []string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, BackupSumsName))
+	b, err := os.ReadFile(filepath.Join(dir, backup.SumsName))
 	if err != nil {
 		t.Fatal(err)
 	}

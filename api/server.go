@@ -266,7 +266,7 @@ func (s *Server) routesV1() {
 	s.handle("POST /v1/admin/tokens", RoleAdmin, s.createToken, false)
 	s.handle("GET /v1/admin/tokens", RoleAdmin, s.listTokens, false)
 	s.handle("DELETE /v1/admin/tokens/{id}", RoleAdmin, s.revokeToken, false)
-	s.handle("GET /v1/admin/backup", RoleAdmin, s.backup, true)
+	s.handle("GET /v1/admin/backup", RoleAdmin, s.getBackup, true)
 
 	s.handle("GET /healthz", Public, s.healthz, false)
 	s.handle("GET /readyz", Public, s.readyz, false)

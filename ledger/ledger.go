@@ -55,9 +55,10 @@ type Config struct {
 	// ReadOnly opens the ledger to read and verify it only, as an auditor
 	// or a backup check does with a copy or a stopped server's directory:
 	// no signing key is needed (Signer may be nil), nothing is written to
-	// the directory, not even a checkpoint for a head whose last one was
-	// lost, and every append or other write fails with ErrReadOnly. Create
-	// refuses it.
+	// the directory (but for Pebble's empty LOCK file, if it is missing),
+	// not even a checkpoint for a head whose last one was lost, and every
+	// append or other write fails with ErrReadOnly. Pebble's lock still
+	// keeps out a running server. Create refuses it.
 	ReadOnly bool
 }
 

@@ -1,26 +1,19 @@
 package main
 
 import (
-	"archive/tar"
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/liuhen/liuhen/api"
+	"github.com/liuhen/liuhen/internal/backup"
 	"github.com/liuhen/liuhen/ledger"
 )
 
@@ -113,7 +106,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer resp.Body.Close()
 	p := newProgress(stderr, "backup", 0, *asJSON)
-	m, n, nfiles, err := unpackBackup(resp.Body, partial, p)
+	m, n, nfiles, err := backup.Unpack(resp.Body, partial, func(n int) { p.add(uint64(n)) })
 	p.finish()
 	if err != nil {
 		os.RemoveAll(partial)
@@ -123,12 +116,12 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	keyFrom := "--key"
 	if key == nil {
 		keyFrom = "backup"
-		b, err := os.ReadFile(filepath.Join(partial, api.BackupVKeyName))
+		b, err := os.ReadFile(filepath.Join(partial, backup.VKeyName))
 		if err != nil {
 			return err
 		}
 		if key, err = loadKey(strings.TrimSpace(string(b))); err != nil {
-			return fmt.Errorf("the backup's %s: %w", api.BackupVKeyName, err)
+			return fmt.Errorf("the backup's %s: %w", backup.VKeyName, err)
 		}
 	}
 	cpSize, err := verifyBackup(ctx, partial, m, key)
@@ -162,139 +155,16 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// unpackBackup writes the archive's files under dir, checks each against
-// SHA256SUMS and the manifest's list, and returns the manifest, the bytes
-// and the number of files written.
-func unpackBackup(r io.Reader, dir string, p *progress) (api.BackupManifest, int64, int, error) {
-	var m api.BackupManifest
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return m, 0, 0, err
-	}
-	tr := tar.NewReader(bufio.NewReaderSize(r, 1<<20))
-	sums := map[string]string{}
-	var names []string
-	var total int64
-	var sumsFile []byte
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return m, total, len(names), fmt.Errorf("the archive is cut or damaged: %w", err)
-		}
-		name := h.Name
-		if h.Typeflag != tar.TypeReg || !filepath.IsLocal(filepath.FromSlash(name)) || path.Clean(name) != name {
-			return m, total, len(names), fmt.Errorf("the archive holds %q, which a backup does not", name)
-		}
-		if len(names) == 0 && name != api.BackupManifestName {
-			return m, total, 0, fmt.Errorf("the archive begins with %q, not %s: not a liuhen backup", name, api.BackupManifestName)
-		}
-		names = append(names, name)
-		var buf []byte
-		if name == api.BackupManifestName || name == api.BackupSumsName {
-			if buf, err = io.ReadAll(io.LimitReader(tr, 16<<20)); err != nil {
-				return m, total, len(names), fmt.Errorf("%s: the archive is cut: %w", name, err)
-			}
-		}
-		switch name {
-		case api.BackupManifestName:
-			if err := json.Unmarshal(buf, &m); err != nil || m.Format != api.BackupFormat {
-				return m, total, len(names), fmt.Errorf("%s: not a %s manifest (%v)", name, api.BackupFormat, err)
-			}
-		case api.BackupSumsName:
-			sumsFile = buf
-		}
-		mode := os.FileMode(0o644)
-		if name == api.BackupTokensName {
-			mode = 0o600
-		}
-		sum, n, err := writeUnpacked(filepath.Join(dir, filepath.FromSlash(name)), mode, buf, tr, p)
-		total += n
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return m, total, len(names), fmt.Errorf("%s: the archive is cut: %w", name, err)
-		}
-		if err != nil {
-			return m, total, len(names), fmt.Errorf("%s: %w", name, err)
-		}
-		sums[name] = sum
-	}
-	if sumsFile == nil {
-		return m, total, len(names), errors.New("the archive has no " + api.BackupSumsName + ": it was cut")
-	}
-	want := append(append([]string{api.BackupManifestName}, m.Files...), api.BackupSumsName)
-	if !slices.Equal(names, want) {
-		for i := range max(len(names), len(want)) {
-			switch {
-			case i >= len(names):
-				return m, total, len(names), fmt.Errorf("the archive lacks %s, which its manifest lists", want[i])
-			case i >= len(want) || names[i] != want[i]:
-				return m, total, len(names), fmt.Errorf("the archive holds %s where its manifest lists %s", names[i], strings.Join(want[i:min(i+1, len(want))], ""))
-			}
-		}
-	}
-	var listed []string
-	for line := range strings.Lines(string(sumsFile)) {
-		sum, name, ok := strings.Cut(strings.TrimSuffix(line, "\n"), "  ")
-		if !ok {
-			return m, total, len(names), fmt.Errorf("%s: bad line %q", api.BackupSumsName, line)
-		}
-		if sums[name] != sum {
-			return m, total, len(names), fmt.Errorf("%s: SHA256SUMS says %s, the bytes received hash to %s", name, sum, sums[name])
-		}
-		listed = append(listed, name)
-	}
-	if !slices.Equal(listed, m.Files) {
-		return m, total, len(names), errors.New(api.BackupSumsName + " does not list the manifest's files")
-	}
-	return m, total, len(names), nil
-}
-
-// writeUnpacked writes one file, from buf if it was read already or else
-// from r, and returns its SHA-256.
-func writeUnpacked(p string, mode os.FileMode, buf []byte, r io.Reader, pr *progress) (string, int64, error) {
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return "", 0, err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	var n int64
-	if buf != nil {
-		var k int
-		k, err = f.Write(buf)
-		h.Write(buf)
-		n = int64(k)
-	} else {
-		n, err = io.Copy(io.MultiWriter(f, h, progressCounter{pr}), r)
-	}
-	if err != nil {
-		return "", n, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, f.Close()
-}
-
-// progressCounter counts bytes into a progress.
-type progressCounter struct{ p *progress }
-
-func (c progressCounter) Write(b []byte) (int, error) {
-	c.p.add(uint64(len(b)))
-	return len(b), nil
-}
-
 // verifyBackup opens the unpacked ledger read-only, checks that it is the
 // log of key and the copy the manifest describes, and verifies it whole.
 // It returns the size of the checkpoint checked.
-func verifyBackup(ctx context.Context, dir string, m api.BackupManifest, key *trustKey) (uint64, error) {
+func verifyBackup(ctx context.Context, dir string, m backup.Manifest, key *trustKey) (uint64, error) {
 	cp, err := key.open([]byte(m.Checkpoint))
 	if err != nil {
 		return 0, fmt.Errorf("the manifest's checkpoint: %w", err)
 	}
 	// Verify reads every table once, in order: a small block cache does.
-	l, err := ledger.Open(ledger.Config{Dir: filepath.Join(dir, api.BackupLedgerDir), ReadOnly: true, Origin: key.origin(), CacheSize: 16 << 20})
+	l, err := ledger.Open(ledger.Config{Dir: filepath.Join(dir, backup.LedgerDir), ReadOnly: true, Origin: key.origin(), CacheSize: 16 << 20})
 	if err != nil {
 		return 0, err
 	}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/liuhen/liuhen/api"
+	"github.com/liuhen/liuhen/internal/backup"
 	"github.com/liuhen/liuhen/ledger"
 )
 
@@ -43,10 +43,9 @@ func TestBackupRefusesDamage(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET backup: %d %v", resp.StatusCode, err)
 	}
-	p := newProgress(io.Discard, "backup", 0, true)
-	unpack := func(b []byte) (api.BackupManifest, string, error) {
+	unpack := func(b []byte) (backup.Manifest, string, error) {
 		dir := filepath.Join(t.TempDir(), "b")
-		m, _, _, err := unpackBackup(bytes.NewReader(b), dir, p)
+		m, _, _, err := backup.Unpack(bytes.NewReader(b), dir, nil)
 		return m, dir, err
 	}
 
@@ -95,12 +94,12 @@ func TestBackupRefusesDamage(t *testing.T) {
 		}
 	}), biggest+": SHA256SUMS says")
 	refuse("escape", writeTar(t, members, func(mb *member) {
-		if mb.h.Name == api.BackupVKeyName {
+		if mb.h.Name == backup.VKeyName {
 			mb.h.Name = "../log.vkey"
 		}
 	}), `"../log.vkey"`)
 	refuse("missing file", writeTar(t, members, func(mb *member) {
-		if mb.h.Name == api.BackupTokensName {
+		if mb.h.Name == backup.TokensName {
 			mb.h.Name = "ledger/tokens-renamed"
 		}
 	}), "manifest")
@@ -114,7 +113,7 @@ func TestBackupRefusesDamage(t *testing.T) {
 	})
 	fm := readTar(t, forged)
 	sum := sha256.Sum256(find(fm, biggest).data)
-	sums := find(fm, api.BackupSumsName)
+	sums := find(fm, backup.SumsName)
 	var lines []string
 	for line := range strings.Lines(string(sums.data)) {
 		if strings.HasSuffix(line, "  "+biggest+"\n") {
