@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Backup writes a consistent copy of the ledger to dir while it runs: the
@@ -47,4 +48,16 @@ func (l *Ledger) Backup(dir string) (Head, *Checkpoint, error) {
 		return Head{}, nil, fmt.Errorf("%w: the backup in %s holds no checkpoint", ErrCorrupt, dir)
 	}
 	return h, cp, nil
+}
+
+// LockDir takes the lock of the ledger directory dir, as Open does, and
+// returns its release: an error means a running process holds the ledger
+// open. Commands that replace a ledger's directory (liuhen restore) take it
+// first.
+func LockDir(dir string) (release func() error, err error) {
+	lk, err := pebble.LockDirectory(dir, vfs.Default)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %s is in use (is the server running?): %w", dir, err)
+	}
+	return lk.Close, nil
 }

@@ -43,31 +43,58 @@ It never writes to NATS. Afterwards, start liuhen serve and run liuhen verify. S
 docs/operations.md.
 `
 
+// recoverFlags are the flags recover and restore share: the data
+// directory, the signing key and how to reach the streams.
+type recoverFlags struct {
+	data, keyFile string
+	cc            natsrv.ConnectConfig
+}
+
+func addRecoverFlags(fs *flag.FlagSet) *recoverFlags {
+	f := &recoverFlags{}
+	fs.StringVar(&f.data, "data", "./data", "the stopped server's data `directory`")
+	fs.StringVar(&f.keyFile, "key", "", "checkpoint signing key `file` (default DATA/signing.key)")
+	fs.StringVar(&f.cc.URL, "nats", "", "`URL` of the external NATS server or cluster serve used (default: the embedded server's store under DATA/nats)")
+	fs.StringVar(&f.cc.CredsFile, "nats-creds", "", "NATS credentials `file` (with -nats)")
+	fs.StringVar(&f.cc.TLSCA, "nats-tls-ca", "", "CA certificate `file` for the NATS connection (with -nats)")
+	fs.StringVar(&f.cc.TLSCert, "nats-tls-cert", "", "client certificate `file` for the NATS connection (with -nats)")
+	fs.StringVar(&f.cc.TLSKey, "nats-tls-key", "", "client key `file` for the NATS connection (with -nats)")
+	return f
+}
+
+// signer loads the signing key.
+func (f *recoverFlags) signer() (*ledger.Signer, error) {
+	keyPath := f.keyFile
+	if keyPath == "" {
+		keyPath = filepath.Join(f.data, signingKeyFile)
+	}
+	signer, err := ledger.LoadSigner(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	return signer, nil
+}
+
 func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("recover", flag.ContinueOnError)
-	data := fs.String("data", "./data", "the stopped server's data `directory`")
-	keyFile := fs.String("key", "", "checkpoint signing key `file` (default DATA/signing.key)")
-	var cc natsrv.ConnectConfig
-	fs.StringVar(&cc.URL, "nats", "", "`URL` of the external NATS server or cluster serve used (default: the embedded server's store under DATA/nats)")
-	fs.StringVar(&cc.CredsFile, "nats-creds", "", "NATS credentials `file` (with -nats)")
-	fs.StringVar(&cc.TLSCA, "nats-tls-ca", "", "CA certificate `file` for the NATS connection (with -nats)")
-	fs.StringVar(&cc.TLSCert, "nats-tls-cert", "", "client certificate `file` for the NATS connection (with -nats)")
-	fs.StringVar(&cc.TLSKey, "nats-tls-key", "", "client key `file` for the NATS connection (with -nats)")
+	f := addRecoverFlags(fs)
 	usageFunc(fs, stderr, recoverUsage)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return helpOK(err)
 	}
-	dir := filepath.Join(*data, ledgerDir)
+	return recoverStreams(ctx, f, stdout, stderr)
+}
+
+// recoverStreams is liuhen recover.
+func recoverStreams(ctx context.Context, f *recoverFlags, stdout, stderr io.Writer) error {
+	data, cc := f.data, f.cc
+	dir := filepath.Join(data, ledgerDir)
 	if !hasFiles(dir) {
 		return fmt.Errorf("no ledger in %s", dir)
 	}
-	keyPath := *keyFile
-	if keyPath == "" {
-		keyPath = filepath.Join(*data, signingKeyFile)
-	}
-	signer, err := ledger.LoadSigner(keyPath)
+	signer, err := f.signer()
 	if err != nil {
-		return fmt.Errorf("signing key: %w", err)
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	l, err := ledger.Open(ledger.Config{Dir: dir, Signer: signer, Logger: log})
@@ -78,7 +105,7 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 	var nc *nats.Conn
 	if cc.URL == "" {
-		s, err := natsrv.Embed(natsrv.EmbedConfig{StoreDir: filepath.Join(*data, natsDir)})
+		s, err := natsrv.Embed(natsrv.EmbedConfig{StoreDir: filepath.Join(data, natsDir)})
 		if err != nil {
 			return fmt.Errorf("nats: %w", err)
 		}
@@ -128,6 +155,10 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	h := l.Head()
+	if n == 0 && added == 0 && r.noStream {
+		fmt.Fprintf(stdout, "liuhen recover: nothing to recover: no stream %s (the server publishes the ledger's %d entries into a new one when it starts)\n", r.layout.Events, h.Size)
+		return nil
+	}
 	if n == 0 && added == 0 {
 		fmt.Fprintf(stdout, "liuhen recover: nothing to recover: the ledger holds %d entries, as many as stream %s\n", h.Size, r.layout.Events)
 		return nil
@@ -148,6 +179,7 @@ type recovery struct {
 	js         jetstream.JetStream
 	layout     natsrv.Layout
 	streamSize uint64 // entries in the events stream, as entries found it
+	noStream   bool   // entries found no events stream
 }
 
 // restoreBatch is how many entries recover appends in one Restore.
@@ -158,6 +190,7 @@ const restoreBatch = 1000
 func (r *recovery) entries(ctx context.Context) (int, error) {
 	s, err := r.js.Stream(ctx, r.layout.Events)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		r.noStream = true
 		return 0, nil
 	}
 	if err != nil {
