@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/liuhen/liuhen/ledger"
 )
@@ -137,8 +140,8 @@ func TestServeKillRestart(t *testing.T) {
 	acked := map[string]bool{}
 	var resent []byte
 	var resentBy string
-	enough := make(chan struct{})
-	var once sync.Once
+	enough, half := make(chan struct{}), make(chan struct{})
+	var once, onceHalf sync.Once
 	var wg sync.WaitGroup
 	for i := range devices {
 		wg.Add(1)
@@ -176,12 +179,32 @@ func TestServeKillRestart(t *testing.T) {
 					resent = bytes.Clone(bytes.SplitN(buf.Bytes(), []byte("\n"), 2)[0])
 					resentBy = tokens[i]
 				}
+				if len(acked) >= 1500 {
+					onceHalf.Do(func() { close(half) })
+				}
 				if len(acked) >= 3000 {
 					once.Do(func() { close(enough) })
 				}
 				mu.Unlock()
 			}
 		}()
+	}
+	// Halfway, a backup through the real binary, the load going on: it
+	// must hold every event acknowledged before it began.
+	select {
+	case <-half:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the load did not reach 1500 acknowledged events in 60s")
+	}
+	mu.Lock()
+	before := maps.Clone(acked)
+	mu.Unlock()
+	backupDir := filepath.Join(dir, "backup")
+	if out, err := exec.Command(bin, "backup", "--server", srv.url, "--token", admin, "--key", filepath.Join(data, "log.vkey"),
+		"--purpose", "e2e", "--out", backupDir).CombinedOutput(); err != nil {
+		t.Fatalf("liuhen backup under load: %v\n%s", err, out)
+	} else {
+		t.Logf("%s", out)
 	}
 	select {
 	case <-enough:
@@ -267,4 +290,22 @@ func TestServeKillRestart(t *testing.T) {
 	if rep.Size < uint64(len(acked)) || l.Checkpoint().Size != rep.Size {
 		t.Errorf("after SIGTERM: size %d (acknowledged %d), checkpoint %d", rep.Size, len(acked), l.Checkpoint().Size)
 	}
+
+	// The backup holds every event acknowledged before it began, and is
+	// a prefix of the log that went on, through the kill and the restart.
+	bl, err := ledger.Open(ledger.Config{Dir: filepath.Join(backupDir, "ledger"), ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bl.Close()
+	for id := range before {
+		if _, err := bl.SeqOf(uuid.MustParse(id)); err != nil {
+			t.Fatalf("event %s, acknowledged before the backup began, is not in it: %v", id, err)
+		}
+	}
+	bh := bl.Head()
+	if root, err := l.RootAt(bh.Size); err != nil || root != bh.Root {
+		t.Fatalf("the backup's root at %d is not the log's: %x %v", bh.Size, root, err)
+	}
+	t.Logf("the backup holds %d entries (%d acknowledged before it began), a prefix of the %d after the restart", bh.Size, len(before), rep.Size)
 }
