@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -19,29 +21,51 @@ import (
 // it and why (Liuhen-Purpose), with the copy's size and root. Media files
 // and the signing key are not included.
 func (s *Server) getBackup(w http.ResponseWriter, r *http.Request, tok *Token) error {
+	sent, err := s.sendBackup(w, r, tok)
+	switch {
+	case err == nil:
+		s.metrics.backups.WithLabelValues("sent").Inc()
+		s.metrics.backupLast.Set(float64(s.cfg.Now().UnixNano()) / 1e9)
+		s.metrics.backupSize.Set(float64(sent))
+	case errors.Is(err, errBackupCut):
+		s.metrics.backups.WithLabelValues("cut").Inc()
+		panic(http.ErrAbortHandler) // all the client can see is a cut stream
+	default:
+		if p, ok := err.(*Problem); !ok || p.Code != CodePurposeRequired {
+			s.metrics.backups.WithLabelValues("failed").Inc()
+		}
+	}
+	return err
+}
+
+// errBackupCut: the archive had started when sending it failed.
+var errBackupCut = errors.New("api: backup cut")
+
+// sendBackup answers with the archive and returns the entries it holds.
+func (s *Server) sendBackup(w http.ResponseWriter, r *http.Request, tok *Token) (uint64, error) {
 	purpose, err := purposeOf(r, "a backup")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if s.cfg.BackupDir == "" {
-		return problem(CodeUnavailable, "this server has no staging directory for backups (api.Config.BackupDir)")
+		return 0, problem(CodeUnavailable, "this server has no staging directory for backups (api.Config.BackupDir)")
 	}
 	if err := os.MkdirAll(s.cfg.BackupDir, 0o700); err != nil {
-		return err
+		return 0, err
 	}
 	stage, err := os.MkdirTemp(s.cfg.BackupDir, "backup-")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer os.RemoveAll(stage)
 	start := time.Now()
 	head, cp, err := s.l.Backup(filepath.Join(stage, backup.LedgerDir))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	tokens, err := s.cfg.Tokens.Snapshot()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	root := ledger.Hex(head.Root)
 	res, id, err := s.appendServerRecord(r, map[string]any{
@@ -57,7 +81,7 @@ func (s *Server) getBackup(w http.ResponseWriter, r *http.Request, tok *Token) e
 		"media": []string{root},
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var files []string
 	err = filepath.WalkDir(filepath.Join(stage, backup.LedgerDir), func(p string, d fs.DirEntry, err error) error {
@@ -69,7 +93,7 @@ func (s *Server) getBackup(w http.ResponseWriter, r *http.Request, tok *Token) e
 		return err
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	m := backup.Manifest{
 		Format: backup.Format, Origin: s.l.Origin(), Size: head.Size, Root: root, Checkpoint: string(cp.Note),
@@ -107,13 +131,11 @@ func (s *Server) getBackup(w http.ResponseWriter, r *http.Request, tok *Token) e
 		err = bw.Close()
 	}
 	if err != nil {
-		// The answer has started: all the client can see is a cut stream,
-		// which its tar reader reports.
 		s.cfg.Logger.Warn("backup cut", "size", head.Size, "err", err)
-		panic(http.ErrAbortHandler)
+		return 0, fmt.Errorf("%w: %v", errBackupCut, err)
 	}
 	s.cfg.Logger.Info("backup sent", "size", head.Size, "root", root, "took", time.Since(start))
-	return nil
+	return head.Size, nil
 }
 
 func addFile(bw *backup.Writer, path, name string) error {

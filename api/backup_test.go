@@ -107,6 +107,13 @@ func TestBackup(t *testing.T) {
 	if left, _ := os.ReadDir(stage); len(left) != 0 {
 		t.Errorf("staging holds %v after the backup", left)
 	}
+	metrics := f.do(req{method: "GET", path: "/metrics"}).Body.String()
+	for _, want := range []string{`liuhen_backups_total{result="sent"} 1`, `liuhen_backups_total{result="failed"} 0`,
+		`liuhen_backups_total{result="cut"} 0`, "liuhen_backup_last_success_entries 12", "liuhen_backup_last_success_timestamp_seconds 1."} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 
 	// No staging directory: unavailable, and nothing recorded.
 	g := newFixture(t)
@@ -115,6 +122,10 @@ func TestBackup(t *testing.T) {
 	}
 	if n := g.l.Head().Size; n != 0 {
 		t.Fatalf("size %d after an unavailable backup", n)
+	}
+	if m := g.do(req{method: "GET", path: "/metrics"}).Body.String(); !strings.Contains(m, `liuhen_backups_total{result="failed"} 1`) ||
+		!strings.Contains(m, "liuhen_backup_last_success_timestamp_seconds 0") {
+		t.Errorf("/metrics after an unavailable backup:\n%s", m)
 	}
 }
 

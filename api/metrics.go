@@ -31,6 +31,9 @@ type metrics struct {
 	mediaBytes prometheus.Counter       // liuhen_media_received_bytes_total
 	custody    prometheus.Counter       // liuhen_custody_entries_total
 	held       prometheus.Histogram     // liuhen_ingest_held_seconds
+	backups    *prometheus.CounterVec   // liuhen_backups_total{result}
+	backupLast prometheus.Gauge         // liuhen_backup_last_success_timestamp_seconds
+	backupSize prometheus.Gauge         // liuhen_backup_last_success_entries
 	handler    http.Handler
 }
 
@@ -60,13 +63,26 @@ func newMetrics(cfg *Config) (*metrics, error) {
 		custody: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "liuhen_custody_entries_total", Help: "custody.accessed entries written for media reads.",
 		}),
+		backups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "liuhen_backups_total", Help: "Backups asked for with GET /v1/admin/backup, by result: sent (the whole archive went out), cut (the stream broke off), failed (nothing was sent).",
+		}, []string{"result"}),
+		backupLast: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liuhen_backup_last_success_timestamp_seconds", Help: "When the last backup was sent whole (Unix time; 0: none since the server started).",
+		}),
+		backupSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "liuhen_backup_last_success_entries", Help: "Entries in the last backup sent whole.",
+		}),
 		held: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "liuhen_ingest_held_seconds", Help: "Time POST /v1/events requests were held back while the JetStream publisher was too far behind (only requests that were held).",
 			Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5},
 		}),
 	}
 	l := cfg.Ledger
+	for _, r := range []string{"sent", "cut", "failed"} {
+		m.backups.WithLabelValues(r) // every result shows, at 0
+	}
 	cs := []prometheus.Collector{m.requests, m.duration, m.records, m.appendDur, m.batchSize, m.mediaBytes, m.custody, m.held,
+		m.backups, m.backupLast, m.backupSize,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liuhen_ledger_size", Help: "Entries in the ledger (durable head)."},
 			func() float64 { return float64(l.Head().Size) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liuhen_checkpoint_size", Help: "Size of the latest signed checkpoint."},
