@@ -193,6 +193,17 @@ func verifyDir(ctx context.Context, dir string, key *trustKey) (*verifyReport, e
 		ldir = filepath.Join(dir, ledgerDir)
 	}
 	start := time.Now()
+	if hasFiles(ldir) {
+		// A running server holds the lock; say so rather than Pebble's
+		// "resource temporarily unavailable".
+		release, err := ledger.LockDir(ldir)
+		if err != nil {
+			return nil, fmt.Errorf("%w; verify a running server online (liuhen verify --server), or a backup of it", err)
+		}
+		if err := release(); err != nil {
+			return nil, err
+		}
+	}
 	l, err := ledger.Open(ledger.Config{Dir: ldir, ReadOnly: true, Origin: key.origin(), CacheSize: 16 << 20})
 	if err != nil {
 		return nil, asFailure(err)
