@@ -15,11 +15,12 @@ import (
 	"github.com/liuhen/liuhen/ledger"
 )
 
-// backup is GET /v1/admin/backup: a consistent copy of the running ledger
-// (ledger.Backup) with the verifier key and the token store, as a
-// liuhen-backup/1 archive (internal/backup). Before a byte is sent, a custody.accessed entry records who took
-// it and why (Liuhen-Purpose), with the copy's size and root. Media files
-// and the signing key are not included.
+// getBackup is GET /v1/admin/backup: a consistent copy of the running
+// ledger (ledger.Backup) with the verifier key and the token store, as a
+// liuhen-backup/1 archive (internal/backup). Before a byte is sent, a
+// custody.accessed entry records who took it and why (Liuhen-Purpose), with
+// the copy's size and root. Media files and the signing key are not
+// included. /metrics counts the outcomes.
 func (s *Server) getBackup(w http.ResponseWriter, r *http.Request, tok *Token) error {
 	sent, err := s.sendBackup(w, r, tok)
 	switch {
