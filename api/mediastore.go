@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/liuhen/liuhen/internal/durable"
 	"github.com/liuhen/liuhen/internal/jsonview"
 )
 
@@ -164,17 +165,17 @@ func (m *mediaStore) commit(from, sha string) error {
 		if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
-		if err := syncDir(filepath.Dir(dir)); err != nil {
+		if err := durable.SyncDir(filepath.Dir(dir)); err != nil {
 			return err
 		}
 	}
 	if err := os.Rename(from, dst); err != nil {
 		return err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(from))
+	return durable.SyncDir(filepath.Dir(from))
 }
 
 // partial returns the state of a resumable upload: bytes held and declared
@@ -203,7 +204,7 @@ func (m *mediaStore) partial(sha string) (offset, length int64, ok bool, err err
 
 // startPartial records the declared length of a new resumable upload.
 func (m *mediaStore) startPartial(sha string, length int64) error {
-	return writeFileAtomic(m.partialPath(sha)+".len", []byte(strconv.FormatInt(length, 10)+"\n"), 0o640)
+	return durable.WriteFile(m.partialPath(sha)+".len", []byte(strconv.FormatInt(length, 10)+"\n"), 0o640)
 }
 
 // appendPartial appends r's bytes, up to the declared length, to the upload
@@ -255,12 +256,12 @@ func (m *mediaStore) finishPartial(sha string) error {
 		return err
 	}
 	os.Remove(p + ".len")
-	return syncDir(filepath.Dir(p))
+	return durable.SyncDir(filepath.Dir(p))
 }
 
 func (m *mediaStore) dropPartial(sha string) {
 	p := m.partialPath(sha)
 	os.Remove(p)
 	os.Remove(p + ".len")
-	syncDir(filepath.Dir(p))
+	durable.SyncDir(filepath.Dir(p))
 }

@@ -9,11 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/liuhen/liuhen/internal/durable"
 )
 
 // Role is one of the four roles a token carries, or a set of them where an
@@ -225,49 +226,7 @@ func (t *Tokens) save(list []*Token) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(t.path, append(b, '\n'), 0o600)
-}
-
-// writeFileAtomic replaces path with data: temp file, fsync, rename, fsync
-// of the directory, so that a crash leaves the old or the new file, whole.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return durable.WriteFile(t.path, append(b, '\n'), 0o600)
 }
 
 // validDeviceID mirrors the ledger's rule for device.id.

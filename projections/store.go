@@ -18,6 +18,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/liuhen/liuhen/internal/durable"
 	"github.com/liuhen/liuhen/internal/pebblestats"
 )
 
@@ -161,31 +162,7 @@ func (s *Store) readCurrent() (string, error) {
 
 // writeCurrent replaces CURRENT atomically and durably.
 func (s *Store) writeCurrent(name string) error {
-	tmp := filepath.Join(s.dir, "CURRENT.tmp")
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(name + "\n"); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, "CURRENT")); err != nil {
-		return err
-	}
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.WriteFile(filepath.Join(s.dir, "CURRENT"), []byte(name+"\n"), 0o644)
 }
 
 func (s *Store) pebbleOptions() *pebble.Options {

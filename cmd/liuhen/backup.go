@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/liuhen/liuhen/internal/backup"
+	"github.com/liuhen/liuhen/internal/durable"
 	"github.com/liuhen/liuhen/ledger"
 )
 
@@ -130,13 +131,13 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("the copy in %s does not verify: %w", partial, err)
 	}
 	vtime := time.Since(vstart)
-	if err := syncTree(partial); err != nil {
+	if err := durable.SyncTree(partial); err != nil {
 		return err
 	}
 	if err := os.Rename(partial, *out); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(*out)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(*out)); err != nil {
 		return err
 	}
 	s := backupSummary{Dir: *out, Origin: m.Origin, Size: m.Size, Root: m.Root, Checkpoint: cpSize, CustodySeq: m.CustodySeq,
@@ -222,34 +223,4 @@ func verifyDir(ctx context.Context, dir string, key *trustKey) (*verifyReport, e
 	el := time.Since(start)
 	return &verifyReport{Mode: "dir", Dir: ldir, Origin: l.Origin(), Size: vr.Size, Root: ledger.Hex(vr.Root), Entries: vr.Size,
 		Checkpoint: &vr.Checkpoint.Size, Seconds: el.Seconds(), Rate: float64(vr.Size) / el.Seconds()}, nil
-}
-
-// syncTree fsyncs every file and directory under dir.
-func syncTree(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	})
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

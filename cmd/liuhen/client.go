@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -243,29 +242,4 @@ func usageFunc(fs *flag.FlagSet, w io.Writer, text string) {
 		fmt.Fprintln(w, "\nflags:")
 		fs.PrintDefaults()
 	}
-}
-
-// writeFileAtomic writes b to path through a temporary file, fsync and
-// rename, so that a crash leaves the old file or the new one.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp := fmt.Sprintf("%s.tmp-%d", path, time.Now().UnixNano())
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
 }

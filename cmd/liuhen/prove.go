@@ -17,6 +17,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
+	"github.com/liuhen/liuhen/internal/durable"
 	"github.com/liuhen/liuhen/ledger"
 )
 
@@ -99,7 +100,7 @@ func runProve(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	b := tp.Marshal()
 	if *out != "" {
-		if err := writeFileAtomic(*out, b, 0o644); err != nil {
+		if err := durable.WriteFile(*out, b, 0o644); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "liuhen prove: entry %d verified; receipt written to %s\n", seq, *out)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/liuhen/liuhen/internal/backup"
+	"github.com/liuhen/liuhen/internal/durable"
 	"github.com/liuhen/liuhen/ledger"
 )
 
@@ -117,7 +118,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := os.Rename(tmp, dst); err != nil {
 		return err
 	}
-	if err := syncDir(f.data); err != nil {
+	if err := durable.SyncDir(f.data); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "  %s now holds the backup's %s entries (%.1f MB copied)\n", dst, thousands(rep.Size), float64(n)/1e6)
@@ -134,7 +135,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if name == tokensFile {
 			mode = 0o600
 		}
-		if err := writeFileAtomic(p, b, mode); err != nil {
+		if err := durable.WriteFile(p, b, mode); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "  %s was missing: copied from the backup\n", p)
@@ -168,7 +169,7 @@ func copyTree(src, dst string) (int64, error) {
 	if err != nil {
 		return total, err
 	}
-	return total, syncTree(dst)
+	return total, durable.SyncTree(dst)
 }
 
 func copyFile(src, dst string) (int64, error) {

@@ -23,6 +23,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/liuhen/liuhen/bundle"
+	"github.com/liuhen/liuhen/internal/durable"
 	"github.com/liuhen/liuhen/ledger"
 )
 
@@ -289,7 +290,7 @@ func verifyOnline(ctx context.Context, c *client, k *trustKey, o *verifyOptions,
 		}
 	}
 	if o.trusted != "" {
-		if err := writeFileAtomic(o.trusted, head.Note, 0o644); err != nil {
+		if err := durable.WriteFile(o.trusted, head.Note, 0o644); err != nil {
 			return rep, fmt.Errorf("verified, but updating %s: %w", o.trusted, err)
 		}
 	}
