@@ -30,6 +30,21 @@ func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request, _ *Token) er
 	return writeNote(w, cp.Note)
 }
 
+// witnessedCheckpoint is GET /v1/checkpoint/witnessed: the latest
+// checkpoint cosigned by the quorum of the server's witness policy (the
+// log's note followed by the witnesses' cosignature lines).
+func (s *Server) witnessedCheckpoint(w http.ResponseWriter, r *http.Request, _ *Token) error {
+	if s.cfg.Witnessed == nil {
+		return problem(CodeNotFound, "this server has no witness policy (liuhen serve --witness-policy)")
+	}
+	b := s.cfg.Witnessed()
+	if b == nil {
+		return problem(CodeUnavailable, "no checkpoint has been cosigned by the witness policy's quorum yet")
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	return writeNote(w, b)
+}
+
 // coveringHead returns the latest checkpoint once it covers the head as it
 // is now, so that GET /v1/checkpoint covers every entry acknowledged before
 // it was asked: under load the ledger signs at most once per checkpoint

@@ -76,6 +76,11 @@ type Config struct {
 	// ReceiptWait is how long GET /v1/events/{seq}/receipt waits for a
 	// checkpoint covering the entry. Default 10 s.
 	ReceiptWait time.Duration
+	// Witnessed returns the latest checkpoint cosigned by the witness
+	// policy's quorum (witness.Submitter.Witnessed), or nil before the
+	// first, for GET /v1/checkpoint/witnessed. Default nil: the server has
+	// no witness policy, and the endpoint answers 404.
+	Witnessed func() []byte
 	// BackupDir is where GET /v1/admin/backup stages its copy of the
 	// ledger; on the ledger's file system, Pebble hard-links the table
 	// files instead of copying them. Each copy is removed once sent.
@@ -256,6 +261,7 @@ func (s *Server) routesV1() {
 	s.handle("OPTIONS /v1/media/{sha256}", Public, s.optionsMedia, false)
 
 	s.handle("GET /v1/checkpoint", Public, s.checkpoint, false)
+	s.handle("GET /v1/checkpoint/witnessed", Public, s.witnessedCheckpoint, false)
 	s.handle("GET /v1/checkpoints", Public, s.checkpointAt, false)
 	s.handle("GET /v1/proofs/inclusion", Public, s.inclusionProof, false)
 	s.handle("GET /v1/proofs/consistency", Public, s.consistencyProof, false)

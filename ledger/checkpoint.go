@@ -53,18 +53,28 @@ func WriteKeyFile(path, skey string) error {
 // group or others may read is refused with ErrKeyPermissions: a leaked key
 // lets anyone sign a forged history.
 func LoadSigner(path string) (*Signer, error) {
-	st, err := os.Stat(path)
+	skey, err := ReadKeyFile(path)
 	if err != nil {
 		return nil, err
 	}
+	return NewSigner(skey)
+}
+
+// ReadKeyFile returns the private key in a file written by WriteKeyFile,
+// refusing, as LoadSigner does, a file that group or others may read.
+func ReadKeyFile(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
 	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %v, want 0600", ErrKeyPermissions, path, st.Mode().Perm())
+		return "", fmt.Errorf("%w: %s has mode %v, want 0600", ErrKeyPermissions, path, st.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return NewSigner(strings.TrimSpace(string(b)))
+	return strings.TrimSpace(string(b)), nil
 }
 
 // A Signer signs checkpoints. It is a note.Signer that also knows its

@@ -24,6 +24,7 @@ import (
 	"github.com/liuhen/liuhen/console"
 	"github.com/liuhen/liuhen/internal/catalog"
 	"github.com/liuhen/liuhen/ledger"
+	"github.com/liuhen/liuhen/ledger/witness"
 )
 
 func init() {
@@ -37,7 +38,9 @@ type serveOptions struct {
 	data, addr, origin, tlsCert, tlsKey, keyFile string
 	logLevel, logFormat, pprofAddr               string
 	shutdownTimeout, checkpointInterval          time.Duration
-	api                                          api.Config // limits only; the rest is filled by serve
+	witnessPolicy                                string        // --witness-policy
+	witnessInterval                              time.Duration // --witness-interval
+	api                                          api.Config    // limits only; the rest is filled by serve
 	pipeline                                     pipelineOptions
 	demo                                         bool // load the demo year into a fresh ledger (serve_demo.go)
 }
@@ -54,6 +57,9 @@ const (
 	// ledger's disk, so that the copy hard-links the ledger's table files.
 	// Removed at every start.
 	stagingDir = "staging"
+	// witnessedFile keeps the latest checkpoint the witness policy's
+	// quorum cosigned (--witness-policy).
+	witnessedFile = "witnessed.checkpoint"
 )
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
@@ -76,6 +82,8 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveOptions) {
 	fs.DurationVar(&o.api.BacklogWait, "backlog-wait", time.Second, "the longest a POST /v1/events is held back for the publisher")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT or SIGTERM, how long to wait for requests in flight")
 	fs.DurationVar(&o.checkpointInterval, "checkpoint-interval", ledger.DefaultCheckpointInterval, "least time between two signed checkpoints under load (a head that moves after a quiet spell is signed at once); longer saves CPU, receipts and GET /v1/checkpoint wait up to that long; negative signs after every commit")
+	fs.StringVar(&o.witnessPolicy, "witness-policy", "", "witness policy `file` (docs/operations.md, \"Witnesses\"): send each checkpoint to its witnesses and serve the latest one its quorum cosigned at GET /v1/checkpoint/witnessed")
+	fs.DurationVar(&o.witnessInterval, "witness-interval", witness.DefaultInterval, "with -witness-policy, the least time between two rounds of witnessing")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "if set, serve net/http/pprof on this `address` (keep it on loopback)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
@@ -171,6 +179,19 @@ func serve(ctx context.Context, o *serveOptions, stdout io.Writer, log *slog.Log
 
 	cfg := o.api
 	cfg.Ledger, cfg.Tokens, cfg.MediaDir, cfg.Logger = l, tokens, filepath.Join(o.data, mediaDir), log
+	if o.witnessPolicy != "" {
+		policy, err := os.ReadFile(o.witnessPolicy)
+		if err != nil {
+			return err
+		}
+		ws, err := witness.NewSubmitter(witness.SubmitterConfig{Ledger: l, Policy: policy, Path: filepath.Join(o.data, witnessedFile),
+			Interval: o.witnessInterval, Logger: log})
+		if err != nil {
+			return err
+		}
+		pg.Go(func() error { return ws.Run(pctx) })
+		cfg.Witnessed = ws.Witnessed
+	}
 	// A backup cut by a crash leaves its copy here.
 	cfg.BackupDir = filepath.Join(o.data, stagingDir)
 	if err := os.RemoveAll(cfg.BackupDir); err != nil {

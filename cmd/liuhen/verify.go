@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	fwitness "github.com/transparency-dev/formats/witness"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -34,13 +35,13 @@ func init() {
 type verifyOptions struct {
 	client                               *clientOptions
 	key, trusted, receipt, entry, bundle string
-	dir                                  string
+	dir, witnessPolicy                   string
 	media, json                          bool
 	page                                 int
 }
 
 const verifyUsage = `
-usage: liuhen verify --key VKEY [--server URL] [--token TOKEN] [--trusted FILE] [--media] [--json]
+usage: liuhen verify --key VKEY [--server URL] [--token TOKEN] [--trusted FILE] [--witness-policy FILE] [--media] [--json]
        liuhen verify --receipt FILE --key VKEY [--entry FILE] [--json]
        liuhen verify --bundle FILE --key VKEY [--json]
        liuhen verify --dir DIR --key VKEY [--json]
@@ -58,6 +59,11 @@ server says is taken on trust but that key.
                   on success. A server that rewrote history before FILE's
                   size fails, even with validly signed checkpoints. A missing
                   FILE is created after a full verification.
+  --witness-policy FILE
+                  accept only the latest checkpoint cosigned by the quorum of
+                  the witnesses in FILE (a witness policy; GET
+                  /v1/checkpoint/witnessed), so that the history checked is
+                  the one the witnesses were shown too.
   --media         also fetch and re-hash every media file the entries
                   reference (each read is recorded by the server as
                   custody.accessed); files not uploaded yet are listed.
@@ -90,6 +96,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.receipt, "receipt", "", "verify this receipt `file` offline")
 	fs.StringVar(&o.entry, "entry", "", "with --receipt: the entry's bytes, when the receipt does not carry them (`file`)")
 	fs.StringVar(&o.bundle, "bundle", "", "verify this evidence bundle `file` (.zip or .tar) offline")
+	fs.StringVar(&o.witnessPolicy, "witness-policy", "", "online: accept only a checkpoint cosigned by this witness policy's quorum (a `file`; GET /v1/checkpoint/witnessed)")
 	fs.StringVar(&o.dir, "dir", "", "verify this ledger `directory` offline (a backup, or a stopped server's data directory)")
 	fs.BoolVar(&o.media, "media", false, "online: also fetch and re-hash every referenced media file")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object (and no progress line)")
@@ -123,6 +130,32 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	rep, err := verifyOnline(ctx, c, k, o, stderr)
 	return report(stdout, o.json, rep, err)
+}
+
+// witnessedCheckpoint fetches the server's latest witnessed checkpoint and
+// checks it: signed by the log's key, and cosigned by the quorum of the
+// witness policy in file.
+func witnessedCheckpoint(ctx context.Context, c *client, k *trustKey, file string) (*ledger.Checkpoint, error) {
+	pb, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	policy, err := fwitness.ParsePolicy(pb)
+	if err != nil {
+		return nil, fmt.Errorf("--witness-policy %s: %w", file, err)
+	}
+	b, err := c.get(ctx, "/v1/checkpoint/witnessed")
+	if err != nil {
+		return nil, err
+	}
+	cp, err := k.open(b)
+	if err != nil {
+		return nil, err
+	}
+	if !policy.Satisfied(b) {
+		return nil, &failure{What: fmt.Sprintf("the checkpoint of size %d is not cosigned by the quorum of the witness policy %s", cp.Size, file)}
+	}
+	return cp, nil
 }
 
 // A failure is a verification that found something wrong, located as
@@ -160,10 +193,12 @@ type verifyReport struct {
 	Dir     string   `json:"dir,omitempty"`
 	// Checkpoint is the size of the signed checkpoint checked, when it
 	// may be smaller than Size (dir).
-	Checkpoint *uint64          `json:"checkpoint_size,omitempty"`
-	Error      *failure         `json:"error,omitempty"`
-	Problems   []bundle.Problem `json:"problems,omitempty"`
-	ErrorText  string           `json:"error_text,omitempty"`
+	Checkpoint *uint64 `json:"checkpoint_size,omitempty"`
+	// WitnessPolicy is the policy whose quorum cosigned the checkpoint.
+	WitnessPolicy string           `json:"witness_policy,omitempty"`
+	Error         *failure         `json:"error,omitempty"`
+	Problems      []bundle.Problem `json:"problems,omitempty"`
+	ErrorText     string           `json:"error_text,omitempty"`
 }
 
 type mediaOK struct {
@@ -221,6 +256,9 @@ func report(w io.Writer, asJSON bool, rep *verifyReport, err error) error {
 		if rep.Seconds > 0 {
 			fmt.Fprintf(w, "    %.2f s, %s entries/s\n", rep.Seconds, thousands(uint64(rep.Rate)))
 		}
+		if rep.WitnessPolicy != "" {
+			fmt.Fprintf(w, "    the checkpoint is cosigned by the quorum of the witness policy %s\n", rep.WitnessPolicy)
+		}
 		if rep.Trusted != "" {
 			fmt.Fprintf(w, "    %s now holds the checkpoint of size %d\n", rep.Trusted, rep.Size)
 		}
@@ -237,11 +275,17 @@ func report(w io.Writer, asJSON bool, rep *verifyReport, err error) error {
 // verifyOnline streams the server's entries into a ChainVerifier and checks
 // the result against the server's signed checkpoint.
 func verifyOnline(ctx context.Context, c *client, k *trustKey, o *verifyOptions, stderr io.Writer) (*verifyReport, error) {
-	head, err := c.checkpoint(ctx, k)
+	var head *ledger.Checkpoint
+	var err error
+	if o.witnessPolicy != "" {
+		head, err = witnessedCheckpoint(ctx, c, k, o.witnessPolicy)
+	} else {
+		head, err = c.checkpoint(ctx, k)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the server's checkpoint: %w", err)
 	}
-	rep := &verifyReport{Mode: "online", Origin: k.origin(), Size: head.Size, Root: ledger.Hex(head.Root)}
+	rep := &verifyReport{Mode: "online", Origin: k.origin(), Size: head.Size, Root: ledger.Hex(head.Root), WitnessPolicy: o.witnessPolicy}
 	v := ledger.NewChainVerifier()
 	var lastTime time.Time
 	if o.trusted != "" {
