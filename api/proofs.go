@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/transparency-dev/formats/proof"
 
@@ -205,12 +206,53 @@ func (s *Server) receipt(w http.ResponseWriter, r *http.Request, _ *Token) error
 	if err != nil {
 		return err
 	}
-	b, err := s.receiptOf(r.Context(), seq)
+	var b []byte
+	switch r.URL.Query().Get("witnessed") {
+	case "", "false":
+		b, err = s.receiptOf(r.Context(), seq)
+	case "true":
+		b, err = s.witnessedReceipt(r.Context(), seq)
+	default:
+		return &Problem{Code: CodeBadParameter, Field: "witnessed", Detail: "witnessed is true or false"}
+	}
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	return writeNote(w, b)
+}
+
+// witnessedReceipt is receiptOf against the latest witnessed checkpoint,
+// cosignatures included, once it covers seq: the witness policy's quorum
+// then vouches that the log holding the entry is the one they were shown.
+func (s *Server) witnessedReceipt(ctx context.Context, seq uint64) ([]byte, error) {
+	if s.cfg.Witnessed == nil {
+		return nil, problem(CodeNotFound, "this server has no witness policy (liuhen serve --witness-policy)")
+	}
+	if seq >= s.l.Head().Size {
+		return nil, problem(CodeNotFound, "no entry "+strconv.FormatUint(seq, 10))
+	}
+	deadline := time.Now().Add(s.cfg.ReceiptWait)
+	for {
+		if b := s.cfg.Witnessed(); b != nil {
+			cp, err := ledger.OpenCheckpoint(b, s.l.Origin(), s.l.Verifier())
+			if err != nil {
+				return nil, err
+			}
+			if cp.Size > seq {
+				cp.Note = b
+				return s.receiptAt(seq, cp)
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, problem(CodeUnavailable, "no witnessed checkpoint covers this entry yet; retry")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // receiptOf returns the receipt of entry seq (see receipt).
@@ -227,6 +269,12 @@ func (s *Server) receiptOf(ctx context.Context, seq uint64) ([]byte, error) {
 		}
 		return nil, err
 	}
+	return s.receiptAt(seq, cp)
+}
+
+// receiptAt is the receipt of entry seq in checkpoint cp, its note as it
+// is (with any cosignatures).
+func (s *Server) receiptAt(seq uint64, cp *ledger.Checkpoint) ([]byte, error) {
 	p, err := s.l.InclusionProof(seq, cp.Size)
 	if err != nil {
 		return nil, err

@@ -1,14 +1,31 @@
 package api
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	tlogproof "github.com/transparency-dev/formats/proof"
+	fwitness "github.com/transparency-dev/formats/witness"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/liuhen/liuhen/ledger"
+	"github.com/liuhen/liuhen/ledger/witness"
 )
 
-// TestWitnessedCheckpoint: GET /v1/checkpoint/witnessed serves what the
-// witness submitter holds, to anyone; 503 before the first, 404 without a
-// policy.
-func TestWitnessedCheckpoint(t *testing.T) {
+// TestWitnessed: GET /v1/checkpoint/witnessed serves what the witness
+// submitter holds, to anyone, and a receipt with witnessed=true proves the
+// entry in it, cosignatures included, so that the policy checks the
+// receipt offline; 503 before a witnessed checkpoint covers the entry, 404
+// without a policy.
+func TestWitnessed(t *testing.T) {
 	var held atomic.Pointer[[]byte]
 	f := newFixture(t, func(c *Config) {
 		c.Witnessed = func() []byte {
@@ -17,18 +34,87 @@ func TestWitnessedCheckpoint(t *testing.T) {
 			}
 			return nil
 		}
+		c.ReceiptWait = 100 * time.Millisecond
 	})
 	if w := f.do(req{method: "GET", path: "/v1/checkpoint/witnessed"}); w.Code != 503 || problemCode(t, w) != CodeUnavailable {
 		t.Fatalf("before the first: %d %s", w.Code, w.Body)
 	}
-	note := []byte("liuhen.test/api\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n— liuhen.test/api AAAA\n— witness.test/w0 BBBB\n")
-	held.Store(&note)
+	seed(t, f, 5)
+	cp, err := f.l.CheckpointCovering(context.Background(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A real witness cosigns it.
+	wkey, _, err := ledger.GenerateKey("witness.test/w0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosigner, wvkey, err := witness.NewCosigner(wkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logV, _ := note.NewVerifier(f.l.VerifierKey())
+	ws, err := witness.NewServer(cosigner, []note.Verifier{logV}, filepath.Join(t.TempDir(), "w"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wr := httptest.NewRecorder()
+	ws.ServeHTTP(wr, httptest.NewRequest("POST", "/add-checkpoint", bytes.NewReader(witness.FormatRequest(0, nil, cp.Note))))
+	if wr.Code != 200 {
+		t.Fatalf("witness: %d %s", wr.Code, wr.Body)
+	}
+	cosigned := append(bytes.Clone(cp.Note), wr.Body.Bytes()...)
+	held.Store(&cosigned)
+	policy, err := fwitness.ParsePolicy([]byte("witness w0 " + wvkey + " http://127.0.0.1:1/\nquorum w0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	w := f.do(req{method: "GET", path: "/v1/checkpoint/witnessed"})
-	if w.Code != 200 || w.Body.String() != string(note) {
+	if w.Code != 200 || w.Body.String() != string(cosigned) || !policy.Satisfied(w.Body.Bytes()) {
 		t.Fatalf("witnessed: %d %q", w.Code, w.Body)
 	}
+	for seq := range uint64(5) {
+		w := f.do(req{method: "GET", path: fmt.Sprintf("/v1/events/%d/receipt?witnessed=true", seq)})
+		if w.Code != 200 {
+			t.Fatalf("witnessed receipt %d: %d %s", seq, w.Code, w.Body)
+		}
+		var p tlogproof.TLogProof
+		if err := p.Unmarshal(w.Body.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		if !policy.Satisfied(p.Checkpoint) {
+			t.Fatalf("receipt %d: its checkpoint does not satisfy the policy:\n%s", seq, p.Checkpoint)
+		}
+		c, err := ledger.OpenCheckpoint(p.Checkpoint, testOrigin, f.l.Verifier())
+		if err != nil {
+			t.Fatal(err)
+		}
+		entry, _ := f.l.EntryAt(seq)
+		leaf := ledger.LeafHash(entry)
+		hs := make([][]byte, len(p.Hashes))
+		for i := range p.Hashes {
+			hs[i] = p.Hashes[i][:]
+		}
+		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, seq, c.Size, leaf[:], hs, c.Root[:]); err != nil {
+			t.Fatalf("receipt %d does not verify: %v", seq, err)
+		}
+	}
+	// An entry past the witnessed checkpoint waits, then 503.
+	if w := f.post("device", rec("inspection.recorded", "ZFY-1", nil)); w.Code != 200 || f.l.Head().Size != 6 {
+		t.Fatalf("post: %d %s", w.Code, w.Body)
+	}
+	if w := f.do(req{method: "GET", path: "/v1/events/5/receipt?witnessed=true"}); w.Code != 503 || problemCode(t, w) != CodeUnavailable {
+		t.Fatalf("receipt past the witnessed checkpoint: %d %s", w.Code, w.Body)
+	}
+	if w := f.do(req{method: "GET", path: "/v1/events/0/receipt?witnessed=maybe"}); w.Code != 400 {
+		t.Fatalf("witnessed=maybe: %d", w.Code)
+	}
 	g := newFixture(t)
-	if w := g.do(req{method: "GET", path: "/v1/checkpoint/witnessed"}); w.Code != 404 || problemCode(t, w) != CodeNotFound {
-		t.Fatalf("without a policy: %d %s", w.Code, w.Body)
+	seed(t, g, 1)
+	for _, path := range []string{"/v1/checkpoint/witnessed", "/v1/events/0/receipt?witnessed=true"} {
+		if w := g.do(req{method: "GET", path: path}); w.Code != 404 || problemCode(t, w) != CodeNotFound {
+			t.Fatalf("%s without a policy: %d %s", path, w.Code, w.Body)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 
 	tproof "github.com/transparency-dev/formats/proof"
+	fwitness "github.com/transparency-dev/formats/witness"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
@@ -26,7 +27,7 @@ func init() {
 }
 
 const proveUsage = `
-usage: liuhen prove SEQ --key VKEY [--server URL] [--token TOKEN] [--entry FILE] [--out FILE]
+usage: liuhen prove SEQ --key VKEY [--server URL] [--token TOKEN] [--entry FILE] [--witness-policy FILE] [--out FILE]
 
 Fetch the receipt of entry SEQ (GET /v1/events/SEQ/receipt: a
 c2sp.org/tlog-proof with the audit path to the smallest signed checkpoint
@@ -40,6 +41,11 @@ token) or from --entry FILE. The printed receipt carries them in its
     liuhen verify --receipt FILE --key log.vkey
 
 checks it later, offline, with nothing else.
+
+With --witness-policy FILE the receipt proves the entry in the latest
+witnessed checkpoint (GET /v1/events/SEQ/receipt?witnessed=true), which
+carries the witnesses' cosignatures and must satisfy the policy's quorum;
+verify --receipt --witness-policy FILE checks them offline too.
 `
 
 func runProve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,6 +54,7 @@ func runProve(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	key := fs.String("key", os.Getenv("LIUHEN_KEY"), "verifier key `file` (log.vkey) or line (default $LIUHEN_KEY)")
 	entryFile := fs.String("entry", "", "the entry's exact bytes (`file`), instead of fetching them")
 	out := fs.String("out", "", "write the receipt to this `file` instead of stdout")
+	policyFile := fs.String("witness-policy", "", "prove the entry in the latest checkpoint cosigned by this witness policy's quorum (`file`)")
 	usageFunc(fs, stderr, proveUsage)
 	// Allow the flags after SEQ, as the usage line shows them.
 	var seqArg string
@@ -86,7 +93,15 @@ func runProve(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return err
 	}
-	rb, err := c.get(ctx, "/v1/events/"+strconv.FormatUint(seq, 10)+"/receipt")
+	path := "/v1/events/" + strconv.FormatUint(seq, 10) + "/receipt"
+	var policy *fwitness.Group
+	if *policyFile != "" {
+		if policy, err = loadPolicy(*policyFile); err != nil {
+			return err
+		}
+		path += "?witnessed=true"
+	}
+	rb, err := c.get(ctx, path)
 	if err != nil {
 		return err
 	}
@@ -95,7 +110,7 @@ func runProve(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("the server's receipt: %v", err)
 	}
 	tp.ExtraData = entry
-	if _, err := checkReceipt(&tp, entry, k); err != nil {
+	if _, err := checkReceipt(&tp, entry, k, policy, *policyFile); err != nil {
 		return fmt.Errorf("FAILED: %w", err)
 	}
 	b := tp.Marshal()
@@ -125,11 +140,15 @@ func readEntryFile(path string) ([]byte, error) {
 
 // checkReceipt verifies a receipt: the entry is entry tp.Index, its leaf
 // hash leads by the audit path to the root of the checkpoint, and the
-// checkpoint is signed by k.
-func checkReceipt(tp *tproof.TLogProof, entry []byte, k *trustKey) (*ledger.Checkpoint, error) {
+// checkpoint is signed by k and, with a policy (read from policyFile),
+// cosigned by its quorum.
+func checkReceipt(tp *tproof.TLogProof, entry []byte, k *trustKey, policy *fwitness.Group, policyFile string) (*ledger.Checkpoint, error) {
 	cp, err := k.open(tp.Checkpoint)
 	if err != nil {
 		return nil, &failure{What: "the receipt's checkpoint is not signed by the key you trust: " + err.Error()}
+	}
+	if policy != nil && !policy.Satisfied(tp.Checkpoint) {
+		return nil, &failure{What: fmt.Sprintf("the receipt's checkpoint of size %d is not cosigned by the quorum of the witness policy %s", cp.Size, policyFile)}
 	}
 	e, err := ledger.DecodeEntry(entry)
 	if err != nil {
@@ -159,6 +178,19 @@ func checkReceipt(tp *tproof.TLogProof, entry []byte, k *trustKey) (*ledger.Chec
 	return cp, nil
 }
 
+// loadPolicy reads a witness policy file.
+func loadPolicy(file string) (*fwitness.Group, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	p, err := fwitness.ParsePolicy(b)
+	if err != nil {
+		return nil, fmt.Errorf("witness policy %s: %w", file, err)
+	}
+	return &p, nil
+}
+
 // verifyReceiptFile is liuhen verify --receipt.
 func verifyReceiptFile(o *verifyOptions, k *trustKey, stdout io.Writer) error {
 	b, err := os.ReadFile(o.receipt)
@@ -178,8 +210,14 @@ func verifyReceiptFile(o *verifyOptions, k *trustKey, stdout io.Writer) error {
 	if len(entry) == 0 {
 		return errors.New("the receipt does not carry the entry: pass its bytes with --entry FILE")
 	}
-	cp, err := checkReceipt(&tp, entry, k)
-	rep := &verifyReport{Mode: "receipt", Origin: k.origin(), From: tp.Index, Entries: 1}
+	var policy *fwitness.Group
+	if o.witnessPolicy != "" {
+		if policy, err = loadPolicy(o.witnessPolicy); err != nil {
+			return err
+		}
+	}
+	cp, err := checkReceipt(&tp, entry, k, policy, o.witnessPolicy)
+	rep := &verifyReport{Mode: "receipt", Origin: k.origin(), From: tp.Index, Entries: 1, WitnessPolicy: o.witnessPolicy}
 	if cp != nil {
 		rep.Size, rep.Root = cp.Size, ledger.Hex(cp.Root)
 	}

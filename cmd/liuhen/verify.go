@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	fwitness "github.com/transparency-dev/formats/witness"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -42,7 +41,7 @@ type verifyOptions struct {
 
 const verifyUsage = `
 usage: liuhen verify --key VKEY [--server URL] [--token TOKEN] [--trusted FILE] [--witness-policy FILE] [--media] [--json]
-       liuhen verify --receipt FILE --key VKEY [--entry FILE] [--json]
+       liuhen verify --receipt FILE --key VKEY [--entry FILE] [--witness-policy FILE] [--json]
        liuhen verify --bundle FILE --key VKEY [--json]
        liuhen verify --dir DIR --key VKEY [--json]
 
@@ -96,7 +95,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.receipt, "receipt", "", "verify this receipt `file` offline")
 	fs.StringVar(&o.entry, "entry", "", "with --receipt: the entry's bytes, when the receipt does not carry them (`file`)")
 	fs.StringVar(&o.bundle, "bundle", "", "verify this evidence bundle `file` (.zip or .tar) offline")
-	fs.StringVar(&o.witnessPolicy, "witness-policy", "", "online: accept only a checkpoint cosigned by this witness policy's quorum (a `file`; GET /v1/checkpoint/witnessed)")
+	fs.StringVar(&o.witnessPolicy, "witness-policy", "", "online and --receipt: accept only a checkpoint cosigned by this witness policy's quorum (a `file`; online, GET /v1/checkpoint/witnessed)")
 	fs.StringVar(&o.dir, "dir", "", "verify this ledger `directory` offline (a backup, or a stopped server's data directory)")
 	fs.BoolVar(&o.media, "media", false, "online: also fetch and re-hash every referenced media file")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object (and no progress line)")
@@ -136,13 +135,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // checks it: signed by the log's key, and cosigned by the quorum of the
 // witness policy in file.
 func witnessedCheckpoint(ctx context.Context, c *client, k *trustKey, file string) (*ledger.Checkpoint, error) {
-	pb, err := os.ReadFile(file)
+	policy, err := loadPolicy(file)
 	if err != nil {
 		return nil, err
-	}
-	policy, err := fwitness.ParsePolicy(pb)
-	if err != nil {
-		return nil, fmt.Errorf("--witness-policy %s: %w", file, err)
 	}
 	b, err := c.get(ctx, "/v1/checkpoint/witnessed")
 	if err != nil {
@@ -239,6 +234,9 @@ func report(w io.Writer, asJSON bool, rep *verifyReport, err error) error {
 	case "receipt":
 		fmt.Fprintf(w, "OK: entry %d is in the log %s of %d entries (root %s), checkpoint signed by the key you trust\n",
 			rep.From, rep.Origin, rep.Size, rep.Root)
+		if rep.WitnessPolicy != "" {
+			fmt.Fprintf(w, "    and cosigned by the quorum of the witness policy %s\n", rep.WitnessPolicy)
+		}
 	case "bundle":
 		printBundleOK(w, rep)
 	case "dir":
