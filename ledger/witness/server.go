@@ -231,7 +231,7 @@ func ParseRequest(body []byte) (old uint64, hashes [][]byte, checkpoint []byte, 
 			}
 			return old, hashes, rest, nil
 		}
-		h, err := base64.StdEncoding.DecodeString(string(line))
+		h, err := base64.StdEncoding.Strict().DecodeString(string(line))
 		if err != nil || len(h) != 32 {
 			return 0, nil, nil, fmt.Errorf("bad proof hash %q", line)
 		}

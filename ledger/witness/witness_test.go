@@ -293,3 +293,25 @@ func TestSubmitter(t *testing.T) {
 		t.Fatalf("Round with an unreachable witness in an all-group: %v", err)
 	}
 }
+
+// FuzzParseRequest: any body parses or is refused without panicking, and
+// what parses formats back to the same bytes.
+func FuzzParseRequest(f *testing.F) {
+	h := bytes.Repeat([]byte{7}, 32)
+	f.Add(FormatRequest(0, nil, []byte("liuhen.test/x\n1\nAAAA\n\n— liuhen.test/x AAAA\n")))
+	f.Add(FormatRequest(12, [][]byte{h, h}, []byte("cp\n")))
+	f.Add([]byte("old 1\n\n"))
+	f.Add([]byte("old 01\n\ncp"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		old, hashes, cp, err := ParseRequest(b)
+		if err != nil {
+			return
+		}
+		if len(cp) == 0 || len(hashes) > 63 {
+			t.Fatalf("accepted %d hashes and a checkpoint of %d bytes", len(hashes), len(cp))
+		}
+		if again := FormatRequest(old, hashes, cp); !bytes.Equal(again, b) {
+			t.Fatalf("round trip:\n%q\n%q", b, again)
+		}
+	})
+}
