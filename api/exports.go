@@ -246,7 +246,10 @@ func (ls *ledgerSource) Record(_ context.Context, req bundle.ExportRequest) (*bu
 	return rec, err
 }
 
-func (ls *ledgerSource) Receipt(ctx context.Context, seq uint64) ([]byte, error) {
+func (ls *ledgerSource) Receipt(ctx context.Context, seq uint64, witnessed bool) ([]byte, error) {
+	if witnessed {
+		return ls.s.witnessedReceipt(ctx, seq)
+	}
 	return ls.s.receiptOf(ctx, seq)
 }
 

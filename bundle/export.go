@@ -28,6 +28,10 @@ type ExportRequest struct {
 	CaseID  string `json:"case_id,omitempty"`
 	All     bool   `json:"all,omitempty"`
 	Media   bool   `json:"media,omitempty"`
+	// Witnessed asks for the bundle's checkpoint to be the latest one the
+	// server's witness policy cosigned (cosignatures included), once it
+	// covers the export's custody entry.
+	Witnessed bool `json:"witnessed,omitempty"`
 }
 
 // ExportRecord is what the server recorded about an export (its
@@ -54,8 +58,10 @@ type Source interface {
 	// and says what the bundle holds. It is called first, once.
 	Record(ctx context.Context, req ExportRequest) (*ExportRecord, error)
 	// Receipt returns a c2sp.org/tlog-proof@v1 of entry seq in the
-	// smallest signed checkpoint that covers it, waiting for one if need be.
-	Receipt(ctx context.Context, seq uint64) ([]byte, error)
+	// smallest signed checkpoint that covers it, waiting for one if need be;
+	// with witnessed, in the latest witnessed checkpoint, cosignatures
+	// included (ExportRequest.Witnessed).
+	Receipt(ctx context.Context, seq uint64, witnessed bool) ([]byte, error)
 	// Entry returns entry seq's exact bytes.
 	Entry(ctx context.Context, seq uint64) ([]byte, error)
 	// InclusionProof returns the RFC 6962 audit path of entry seq in the
@@ -129,7 +135,7 @@ func (ex *Exporter) Export(ctx context.Context, req ExportRequest, format string
 	}
 	// One checkpoint covers everything: the smallest that covers the
 	// custody entry.
-	rb, err := ex.Source.Receipt(ctx, rec.Seq)
+	rb, err := ex.Source.Receipt(ctx, rec.Seq, req.Witnessed)
 	if err != nil {
 		return nil, nil, err
 	}

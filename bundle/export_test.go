@@ -9,13 +9,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	tproof "github.com/transparency-dev/formats/proof"
+	fwitness "github.com/transparency-dev/formats/witness"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/liuhen/liuhen/ledger"
+	"github.com/liuhen/liuhen/ledger/witness"
 )
 
 // ledgerSource is a LogSource over a testLog's real ledger, recording the
@@ -24,6 +30,10 @@ import (
 type ledgerSource struct {
 	tl    *testLog
 	alter func(what string, seq uint64, b []byte) []byte
+	// witness, if set, cosigns the checkpoints of witnessed receipts; wsize
+	// is the size it holds.
+	witness http.Handler
+	wsize   uint64
 }
 
 func (s *ledgerSource) change(what string, seq uint64, b []byte) []byte {
@@ -79,10 +89,32 @@ func (s *ledgerSource) Record(ctx context.Context, req ExportRequest) (*ExportRe
 	return rec, nil
 }
 
-func (s *ledgerSource) Receipt(ctx context.Context, seq uint64) ([]byte, error) {
+func (s *ledgerSource) Receipt(ctx context.Context, seq uint64, witnessed bool) ([]byte, error) {
 	cp, err := s.tl.l.CheckpointCovering(ctx, seq+1)
 	if err != nil {
 		return nil, err
+	}
+	if witnessed {
+		if s.witness == nil {
+			return nil, errors.New("no witness")
+		}
+		var hashes [][]byte
+		if s.wsize > 0 && s.wsize < cp.Size {
+			p, err := s.tl.l.ConsistencyProof(s.wsize, cp.Size)
+			if err != nil {
+				return nil, err
+			}
+			for _, h := range p {
+				hashes = append(hashes, bytes.Clone(h[:]))
+			}
+		}
+		w := httptest.NewRecorder()
+		s.witness.ServeHTTP(w, httptest.NewRequest("POST", "/add-checkpoint", bytes.NewReader(witness.FormatRequest(s.wsize, hashes, cp.Note))))
+		if w.Code != 200 {
+			return nil, fmt.Errorf("witness: %d %s", w.Code, w.Body)
+		}
+		s.wsize = cp.Size
+		cp.Note = append(bytes.Clone(cp.Note), w.Body.Bytes()...)
 	}
 	p, err := s.tl.l.InclusionProof(seq, cp.Size)
 	if err != nil {
@@ -171,6 +203,70 @@ func TestExporter(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(ex.TempDir); len(ents) != 0 {
 		t.Errorf("the exporter left %d staging directories", len(ents))
+	}
+}
+
+// TestExporterWitnessed: a bundle exported with Witnessed carries the
+// witnesses' cosignatures in its checkpoint, every receipt the same bytes,
+// and verifies against a policy they satisfy; a policy naming another
+// witness finds it wanting, and a bundle without cosignatures fails any
+// policy.
+func TestExporterWitnessed(t *testing.T) {
+	tl := newTestLog(t, 0)
+	logV, err := note.NewVerifier(tl.vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := func(name string) (http.Handler, *fwitness.Group) {
+		wkey, _, err := ledger.GenerateKey(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cosigner, wvkey, err := witness.NewCosigner(wkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := witness.NewServer(cosigner, []note.Verifier{logV}, t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := fwitness.ParsePolicy([]byte("witness w " + wvkey + " http://127.0.0.1:1/\nquorum w\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w, &p
+	}
+	w, court := policy("witness.court.example/w1")
+	_, other := policy("witness.other.example/w2")
+	ex := &Exporter{Source: &ledgerSource{tl: tl, witness: w}, VKey: tl.vkey, TempDir: t.TempDir()}
+	for _, req := range []ExportRequest{
+		{Purpose: "行政诉讼举证", CaseID: caseA, Witnessed: true},
+		{Purpose: "归档", All: true, Witnessed: true},
+	} {
+		path, _, err := exportTo(t, ex, req, "zip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			policy *fwitness.Group
+			ok     bool
+		}{{court, true}, {other, false}} {
+			rep, err := Verify(context.Background(), path, tl.vkey, Options{WitnessPolicy: c.policy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (len(rep.Problems) == 0) != c.ok {
+				t.Fatalf("all=%v, policy ok=%v: problems %v", req.All, c.ok, rep.Problems)
+			}
+		}
+	}
+	plain, _, err := exportTo(t, ex, ExportRequest{Purpose: "归档", CaseID: caseA}, "zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(context.Background(), plain, tl.vkey, Options{WitnessPolicy: court})
+	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].What, "not cosigned by the quorum") {
+		t.Fatalf("a bundle without cosignatures against a policy: %v %v", rep.Problems, err)
 	}
 }
 

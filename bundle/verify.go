@@ -83,6 +83,10 @@ type Options struct {
 	// MaxFile bounds the files Verify holds in memory (all but entries and
 	// media, which it streams). Default 256 MiB.
 	MaxFile int64
+	// WitnessPolicy, if set, must be satisfied by checkpoint.txt's
+	// cosignatures (a transparency-dev/formats/witness.Group): the bundle
+	// was then exported from the log its witnesses were shown.
+	WitnessPolicy interface{ Satisfied(checkpoint []byte) bool }
 }
 
 // file is what Verify keeps of one file of the archive.
@@ -259,6 +263,9 @@ func (vr *verifier) checkCheckpoint(f *vfile) {
 	}
 	vr.cp = cp
 	vr.rep.Checkpoint = Tree{cp.Size, ledger.Hex(cp.Root)}
+	if vr.opts.WitnessPolicy != nil && !vr.opts.WitnessPolicy.Satisfied(f.data) {
+		vr.problem(Problem{File: FileCheckpoint, What: fmt.Sprintf("the checkpoint of size %d is not cosigned by the quorum of the witness policy", cp.Size)})
+	}
 }
 
 func (vr *verifier) readCustody(f *vfile) {

@@ -10,13 +10,22 @@ import (
 
 // verifyBundleFile is liuhen verify --bundle: everything offline.
 func verifyBundleFile(ctx context.Context, o *verifyOptions, k *trustKey, stdout, stderr io.Writer) error {
+	opts := bundle.Options{}
+	if o.witnessPolicy != "" {
+		policy, err := loadPolicy(o.witnessPolicy)
+		if err != nil {
+			return err
+		}
+		opts.WitnessPolicy = policy
+	}
 	p := newProgress(stderr, "verify", 0, o.json)
-	br, err := bundle.Verify(ctx, o.bundle, k.vkey, bundle.Options{Progress: func(n int) { p.add(uint64(n)) }})
+	opts.Progress = func(n int) { p.add(uint64(n)) }
+	br, err := bundle.Verify(ctx, o.bundle, k.vkey, opts)
 	el := p.finish()
 	if err != nil {
 		return err
 	}
-	rep := &verifyReport{Mode: "bundle", Origin: br.Origin, Size: br.Checkpoint.Size, Root: br.Checkpoint.Root,
+	rep := &verifyReport{Mode: "bundle", Origin: br.Origin, Size: br.Checkpoint.Size, Root: br.Checkpoint.Root, WitnessPolicy: o.witnessPolicy,
 		Entries: br.Entries, Case: br.Case, Files: br.Files, Seconds: el.Seconds(), MaxHeap: p.maxHeap}
 	if el > 0 {
 		rep.Rate = float64(br.Entries) / el.Seconds()
@@ -48,6 +57,9 @@ func printBundleOK(w io.Writer, rep *verifyReport) {
 		fmt.Fprintf(w, "; the export is recorded as entry %d", *rep.Custody)
 	}
 	fmt.Fprintln(w)
+	if rep.WitnessPolicy != "" {
+		fmt.Fprintf(w, "    the checkpoint is cosigned by the quorum of the witness policy %s\n", rep.WitnessPolicy)
+	}
 	if rep.Seconds > 0.5 {
 		fmt.Fprintf(w, "    %.2f s, %s entries/s\n", rep.Seconds, thousands(uint64(rep.Rate)))
 	}

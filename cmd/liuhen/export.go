@@ -11,6 +11,9 @@ import (
 	"os"
 	"strconv"
 
+	tproof "github.com/transparency-dev/formats/proof"
+	fwitness "github.com/transparency-dev/formats/witness"
+
 	"github.com/liuhen/liuhen/bundle"
 )
 
@@ -50,6 +53,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	purpose := fs.String("purpose", "", "why the bundle is exported (recorded in the ledger), e.g. 行政诉讼举证")
 	media := fs.Bool("media", false, "include the media files the entries reference (each read is recorded)")
 	quiet := fs.Bool("json", false, "print a JSON summary (and no progress line)")
+	policyFile := fs.String("witness-policy", "", "make the bundle's checkpoint the latest one this witness policy's quorum cosigned (a `file`), cosignatures included")
 	usageFunc(fs, stderr, exportUsage)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return helpOK(err)
@@ -71,7 +75,14 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	req := bundle.ExportRequest{Purpose: *purpose, CaseID: *caseID, All: *all, Media: *media}
-	m, err := export(ctx, c, k, req, *out, format, stderr, *quiet)
+	src := httpSource{c: c}
+	if *policyFile != "" {
+		if src.policy, err = loadPolicy(*policyFile); err != nil {
+			return err
+		}
+		req.Witnessed = true
+	}
+	m, err := export(ctx, src, k, req, *out, format, stderr, *quiet)
 	if err != nil {
 		return err
 	}
@@ -85,7 +96,10 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // httpSource is a bundle.Source over the HTTP API, with the auditor's
 // token: the server records the export and every media read.
-type httpSource struct{ c *client }
+type httpSource struct {
+	c      *client
+	policy *fwitness.Group // with ExportRequest.Witnessed: what the checkpoint must satisfy
+}
 
 func (h httpSource) Record(ctx context.Context, req bundle.ExportRequest) (*bundle.ExportRecord, error) {
 	var a bundle.ExportRecord
@@ -95,7 +109,21 @@ func (h httpSource) Record(ctx context.Context, req bundle.ExportRequest) (*bund
 	return &a, nil
 }
 
-func (h httpSource) Receipt(ctx context.Context, seq uint64) ([]byte, error) {
+func (h httpSource) Receipt(ctx context.Context, seq uint64, witnessed bool) ([]byte, error) {
+	if witnessed {
+		b, err := h.c.get(ctx, fmt.Sprintf("/v1/events/%d/receipt?witnessed=true", seq))
+		if err != nil || h.policy == nil {
+			return b, err
+		}
+		var tp tproof.TLogProof
+		if err := tp.Unmarshal(b); err != nil {
+			return nil, fmt.Errorf("the server's witnessed receipt: %v", err)
+		}
+		if !h.policy.Satisfied(tp.Checkpoint) {
+			return nil, errors.New("the server's witnessed checkpoint is not cosigned by the quorum of the witness policy")
+		}
+		return b, nil
+	}
 	return h.c.get(ctx, fmt.Sprintf("/v1/events/%d/receipt", seq))
 }
 
@@ -126,8 +154,8 @@ func (h httpSource) Media(ctx context.Context, sha, purpose string, w io.Writer)
 
 // export writes the bundle to out, through out.partial: out appears only
 // once the whole bundle is written.
-func export(ctx context.Context, c *client, k *trustKey, req bundle.ExportRequest, out, format string, stderr io.Writer, quiet bool) (*bundle.Manifest, error) {
-	ex := &bundle.Exporter{Source: httpSource{c}, VKey: k.vkey,
+func export(ctx context.Context, src httpSource, k *trustKey, req bundle.ExportRequest, out, format string, stderr io.Writer, quiet bool) (*bundle.Manifest, error) {
+	ex := &bundle.Exporter{Source: src, VKey: k.vkey,
 		Progress: func(stage string, total uint64) (func(uint64), func()) {
 			p := newProgress(stderr, stage, total, quiet)
 			return p.add, func() { p.finish() }

@@ -42,7 +42,7 @@ type verifyOptions struct {
 const verifyUsage = `
 usage: liuhen verify --key VKEY [--server URL] [--token TOKEN] [--trusted FILE] [--witness-policy FILE] [--media] [--json]
        liuhen verify --receipt FILE --key VKEY [--entry FILE] [--witness-policy FILE] [--json]
-       liuhen verify --bundle FILE --key VKEY [--json]
+       liuhen verify --bundle FILE --key VKEY [--witness-policy FILE] [--json]
        liuhen verify --dir DIR --key VKEY [--json]
 
 Online (the default): stream every entry from a running server (GET
@@ -95,7 +95,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.receipt, "receipt", "", "verify this receipt `file` offline")
 	fs.StringVar(&o.entry, "entry", "", "with --receipt: the entry's bytes, when the receipt does not carry them (`file`)")
 	fs.StringVar(&o.bundle, "bundle", "", "verify this evidence bundle `file` (.zip or .tar) offline")
-	fs.StringVar(&o.witnessPolicy, "witness-policy", "", "online and --receipt: accept only a checkpoint cosigned by this witness policy's quorum (a `file`; online, GET /v1/checkpoint/witnessed)")
+	fs.StringVar(&o.witnessPolicy, "witness-policy", "", "online, --receipt and --bundle: accept only a checkpoint cosigned by this witness policy's quorum (a `file`; online, GET /v1/checkpoint/witnessed)")
 	fs.StringVar(&o.dir, "dir", "", "verify this ledger `directory` offline (a backup, or a stopped server's data directory)")
 	fs.BoolVar(&o.media, "media", false, "online: also fetch and re-hash every referenced media file")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object (and no progress line)")
@@ -580,7 +580,7 @@ func resume(ctx context.Context, c *client, k *trustKey, trusted, head *ledger.C
 // inclusionPath fetches the audit path of entry seq in the tree of size
 // entries and checks that leaf leads to root.
 func inclusionPath(ctx context.Context, c *client, seq, size uint64, leaf, root ledger.Hash) ([][]byte, error) {
-	path, err := httpSource{c}.InclusionProof(ctx, seq, size)
+	path, err := httpSource{c: c}.InclusionProof(ctx, seq, size)
 	if err != nil {
 		return nil, err
 	}
