@@ -395,7 +395,7 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, s *session) err
 		return nil
 	}
 	body, err := json.Marshal(map[string]any{"case_id": id.String(), "purpose": "控制台导出：" + purpose,
-		"media": r.PostFormValue("media") == "on", "format": "zip"})
+		"media": r.PostFormValue("media") == "on", "format": "zip", "witnessed": c.cfg.WitnessedExport})
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,10 @@ type Config struct {
 	// it the case page offers auditors a download button (导出证据包) as
 	// well as the `liuhen export` command. Default "": the command only.
 	ExportPath string
+	// WitnessedExport asks the export endpoint for bundles whose
+	// checkpoint is the latest one the server's witness policy cosigned
+	// ("witnessed": true; liuhen serve sets it with --witness-policy).
+	WitnessedExport bool
 	// Location is the agency's time zone, for every date shown. Default
 	// Asia/Shanghai.
 	Location *time.Location

@@ -413,6 +413,27 @@ func TestExport(t *testing.T) {
 	}
 }
 
+// TestExportWitnessed: with a witness policy, the console's bundle carries
+// the witnessed checkpoint, and the policy checks it offline.
+func TestExportWitnessed(t *testing.T) {
+	st := newStack(t, stackOptions{export: true, witnessed: true})
+	s := st.populate()
+	c := st.login("auditor")
+	c.get("/console/cases/" + s.caseA)
+	p := c.post("/console/cases/"+s.caseA+"/export", url.Values{"csrf": {c.csrf}, "purpose": {"复议答辩"}})
+	if p.status != 200 || p.header.Get("Content-Type") != "application/zip" {
+		t.Fatalf("export = %d %q %.300s", p.status, p.header.Get("Content-Type"), p.body)
+	}
+	path := filepath.Join(t.TempDir(), "bundle.zip")
+	if err := os.WriteFile(path, []byte(p.body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := bundle.Verify(context.Background(), path, st.l.VerifierKey(), bundle.Options{WitnessPolicy: st.witnessPolicy})
+	if err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("the bundle against the witness policy: %v %v", rep.Problems, err)
+	}
+}
+
 // verifyBundle checks a downloaded bundle offline with the bundle package,
 // as liuhen verify --bundle does; it must have no problem.
 func verifyBundle(t testing.TB, b []byte, vkey string) *bundle.Report {

@@ -24,12 +24,15 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
+	fwitness "github.com/transparency-dev/formats/witness"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/liuhen/liuhen/api"
 	"github.com/liuhen/liuhen/internal/demo"
 	"github.com/liuhen/liuhen/internal/natsrv"
 	"github.com/liuhen/liuhen/ledger"
 	"github.com/liuhen/liuhen/ledger/outbox"
+	"github.com/liuhen/liuhen/ledger/witness"
 	"github.com/liuhen/liuhen/projections"
 	"github.com/liuhen/liuhen/projections/casefile"
 	"github.com/liuhen/liuhen/projections/compliance"
@@ -63,11 +66,14 @@ type stack struct {
 	seed    *seeded
 	wrap    func(http.Handler) http.Handler // applied to the listener's handler, for tampering
 	clock   atomic.Pointer[time.Time]       // the ledger's clock while populating; nil: time.Now
+	// witnessPolicy is the policy of the stack's witness (witnessed).
+	witnessPolicy *fwitness.Group
 }
 
 type stackOptions struct {
 	noFindings bool // do not mount the compliance endpoints
 	export     bool // set Config.ExportPath to the API's POST /v1/exports
+	witnessed  bool // run a witness and the log's submitter; exports ask for the witnessed checkpoint
 	wrap       func(http.Handler) http.Handler
 }
 
@@ -187,8 +193,12 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	})
 
 	mediaDir := filepath.Join(st.dir, "media")
-	st.srv, err = api.New(api.Config{Ledger: st.l, Tokens: st.tokens, MediaDir: mediaDir, Logger: quiet,
-		Publisher: relayStatus{st.relay}, Projections: storePositions{st.store}})
+	acfg := api.Config{Ledger: st.l, Tokens: st.tokens, MediaDir: mediaDir, Logger: quiet,
+		Publisher: relayStatus{st.relay}, Projections: storePositions{st.store}}
+	if o.witnessed {
+		st.witnessPolicy = startWitnessing(t, st.l, &acfg)
+	}
+	st.srv, err = api.New(acfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +219,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	if o.export {
 		cfg.ExportPath = "/v1/exports" // the API's own, as liuhen serve sets it
 	}
+	cfg.WitnessedExport = o.witnessed
 	if st.con, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -575,4 +586,45 @@ func (st *stack) populateDemo(cases int) *demoYear {
 	}
 	st.waitProjected()
 	return d
+}
+
+// startWitnessing runs a real witness over HTTP and the log's submitter
+// until the test ends, and has cfg serve the witnessed checkpoint; it
+// returns the witness policy.
+func startWitnessing(t testing.TB, l *ledger.Ledger, cfg *api.Config) *fwitness.Group {
+	t.Helper()
+	wkey, _, err := ledger.GenerateKey("witness.court.example/w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosigner, wvkey, err := witness.NewCosigner(wkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logV, err := note.NewVerifier(l.VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.NewServer(cosigner, []note.Verifier{logV}, t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := httptest.NewServer(w)
+	t.Cleanup(ws.Close)
+	policy := "witness w1 " + wvkey + " " + ws.URL + "/\nquorum w1\n"
+	sub, err := witness.NewSubmitter(witness.SubmitterConfig{Ledger: l, Policy: []byte(policy),
+		Path: filepath.Join(t.TempDir(), "witnessed"), Interval: 10 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sub.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	cfg.Witnessed = sub.Witnessed
+	p, err := fwitness.ParsePolicy([]byte(policy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &p
 }

@@ -211,7 +211,8 @@ func serve(ctx context.Context, o *serveOptions, stdout io.Writer, log *slog.Log
 	// The web console (docs/console.md): "/" and "/console/", reading
 	// through srv with each signed-in user's own token; its 导出证据包
 	// button asks POST /v1/exports for the bundle.
-	con, err := console.New(console.Config{API: srv, Tokens: tokens, Ledger: l, Logger: log, ExportPath: "/v1/exports"})
+	con, err := console.New(console.Config{API: srv, Tokens: tokens, Ledger: l, Logger: log, ExportPath: "/v1/exports",
+		WitnessedExport: o.witnessPolicy != ""})
 	if err != nil {
 		return err
 	}
