@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/liuhen/liuhen/internal/pebblestats"
+	"github.com/liuhen/liuhen/ledger"
 )
 
 func newRegistry() *prometheus.Registry {
@@ -94,6 +95,16 @@ func newMetrics(cfg *Config) (*metrics, error) {
 			}),
 		&fsyncCollector{l: l, desc: prometheus.NewDesc("liuhen_wal_fsync_duration_seconds",
 			"Pebble WAL fsync latency of the ledger.", nil, nil)},
+	}
+	if wf := cfg.Witnessed; wf != nil {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liuhen_witnessed_checkpoint_size",
+			Help: "Size of the latest checkpoint the witness policy's quorum cosigned (0: none yet)."},
+			func() float64 {
+				if cp, err := ledger.OpenCheckpoint(wf(), l.Origin(), l.Verifier()); err == nil {
+					return float64(cp.Size)
+				}
+				return 0
+			}))
 	}
 	if p := cfg.Publisher; p != nil {
 		cs = append(cs,

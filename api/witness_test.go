@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,6 +74,9 @@ func TestWitnessed(t *testing.T) {
 	w := f.do(req{method: "GET", path: "/v1/checkpoint/witnessed"})
 	if w.Code != 200 || w.Body.String() != string(cosigned) || !policy.Satisfied(w.Body.Bytes()) {
 		t.Fatalf("witnessed: %d %q", w.Code, w.Body)
+	}
+	if m := f.do(req{method: "GET", path: "/metrics"}).Body.String(); !strings.Contains(m, fmt.Sprintf("liuhen_witnessed_checkpoint_size %d\n", cp.Size)) {
+		t.Errorf("/metrics lacks liuhen_witnessed_checkpoint_size %d", cp.Size)
 	}
 	for seq := range uint64(5) {
 		w := f.do(req{method: "GET", path: fmt.Sprintf("/v1/events/%d/receipt?witnessed=true", seq)})
