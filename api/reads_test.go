@@ -234,27 +234,35 @@ func TestReceipt(t *testing.T) {
 		if w.Code != 200 {
 			t.Fatalf("receipt %d = %d %s", seq, w.Code, w.Body)
 		}
-		var p tlogproof.TLogProof
-		if err := p.Unmarshal(w.Body.Bytes()); err != nil {
-			t.Fatalf("receipt %d: %v\n%s", seq, err, w.Body)
-		}
-		cp, err := ledger.OpenCheckpoint(p.Checkpoint, testOrigin, f.l.Verifier())
-		if err != nil {
-			t.Fatal(err)
-		}
-		entry, _ := f.l.EntryAt(seq)
-		leaf := ledger.LeafHash(entry)
-		hs := make([][]byte, len(p.Hashes))
-		for i := range p.Hashes {
-			hs[i] = p.Hashes[i][:]
-		}
-		if p.Index != seq || cp.Size <= seq {
-			t.Errorf("receipt %d: index %d, checkpoint size %d", seq, p.Index, cp.Size)
-		}
-		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, seq, cp.Size, leaf[:], hs, cp.Root[:]); err != nil {
-			t.Errorf("receipt %d does not verify: %v", seq, err)
-		}
+		checkReceipt(t, f, seq, w.Body.Bytes())
 	}
+}
+
+// checkReceipt verifies a receipt of entry seq offline and returns its
+// checkpoint note.
+func checkReceipt(t *testing.T, f *fixture, seq uint64, b []byte) []byte {
+	t.Helper()
+	var p tlogproof.TLogProof
+	if err := p.Unmarshal(b); err != nil {
+		t.Fatalf("receipt %d: %v\n%s", seq, err, b)
+	}
+	cp, err := ledger.OpenCheckpoint(p.Checkpoint, testOrigin, f.l.Verifier())
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, _ := f.l.EntryAt(seq)
+	leaf := ledger.LeafHash(entry)
+	hs := make([][]byte, len(p.Hashes))
+	for i := range p.Hashes {
+		hs[i] = p.Hashes[i][:]
+	}
+	if p.Index != seq || cp.Size <= seq {
+		t.Errorf("receipt %d: index %d, checkpoint size %d", seq, p.Index, cp.Size)
+	}
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, seq, cp.Size, leaf[:], hs, cp.Root[:]); err != nil {
+		t.Errorf("receipt %d does not verify: %v", seq, err)
+	}
+	return p.Checkpoint
 }
 
 func TestVerifyEndpoint(t *testing.T) {

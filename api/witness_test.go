@@ -11,10 +11,7 @@ import (
 	"testing"
 	"time"
 
-	tlogproof "github.com/transparency-dev/formats/proof"
 	fwitness "github.com/transparency-dev/formats/witness"
-	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/liuhen/liuhen/ledger"
@@ -83,25 +80,8 @@ func TestWitnessed(t *testing.T) {
 		if w.Code != 200 {
 			t.Fatalf("witnessed receipt %d: %d %s", seq, w.Code, w.Body)
 		}
-		var p tlogproof.TLogProof
-		if err := p.Unmarshal(w.Body.Bytes()); err != nil {
-			t.Fatal(err)
-		}
-		if !policy.Satisfied(p.Checkpoint) {
-			t.Fatalf("receipt %d: its checkpoint does not satisfy the policy:\n%s", seq, p.Checkpoint)
-		}
-		c, err := ledger.OpenCheckpoint(p.Checkpoint, testOrigin, f.l.Verifier())
-		if err != nil {
-			t.Fatal(err)
-		}
-		entry, _ := f.l.EntryAt(seq)
-		leaf := ledger.LeafHash(entry)
-		hs := make([][]byte, len(p.Hashes))
-		for i := range p.Hashes {
-			hs[i] = p.Hashes[i][:]
-		}
-		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, seq, c.Size, leaf[:], hs, c.Root[:]); err != nil {
-			t.Fatalf("receipt %d does not verify: %v", seq, err)
+		if cp := checkReceipt(t, f, seq, w.Body.Bytes()); !policy.Satisfied(cp) {
+			t.Fatalf("receipt %d: its checkpoint does not satisfy the policy:\n%s", seq, cp)
 		}
 	}
 	// An entry past the witnessed checkpoint waits, then 503.
