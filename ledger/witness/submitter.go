@@ -124,13 +124,24 @@ func (s *Submitter) Witnessed() []byte {
 func (s *Submitter) Run(ctx context.Context) error {
 	l := s.cfg.Ledger
 	var done uint64
+	var failing bool
+	var warned time.Time
 	for {
 		wait := l.WaitCheckpoint()
 		if cp := l.Checkpoint(); cp != nil && (cp.Size > done || s.Witnessed() == nil) {
 			if err := s.Round(ctx, cp); err == nil {
 				done = cp.Size
+				if failing {
+					s.cfg.Logger.Info("witness: checkpoints witnessed again", "size", cp.Size)
+				}
+				failing = false
 			} else if ctx.Err() == nil {
-				s.cfg.Logger.Warn("witness: checkpoint not witnessed", "size", cp.Size, "err", err)
+				// Once when it starts failing, then at most once a minute.
+				if !failing || time.Since(warned) > time.Minute {
+					s.cfg.Logger.Warn("witness: checkpoint not witnessed", "size", cp.Size, "err", err)
+					warned = time.Now()
+				}
+				failing = true
 			}
 			select {
 			case <-ctx.Done():
