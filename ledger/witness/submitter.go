@@ -58,6 +58,8 @@ type Submitter struct {
 
 	mu    sync.Mutex
 	sizes map[string]uint64 // per witness URL: the size it cosigned last; guarded by mu
+
+	partialWarned time.Time // when Round last logged witnesses that did not cosign
 }
 
 // NewSubmitter parses the policy and loads the checkpoint kept at Path, if
@@ -159,7 +161,8 @@ func (s *Submitter) Run(ctx context.Context) error {
 }
 
 // Round sends cp to every witness of the policy and, if their
-// cosignatures satisfy it, keeps the cosigned checkpoint.
+// cosignatures satisfy it, keeps the cosigned checkpoint. Rounds must not
+// run concurrently (Run runs one at a time).
 func (s *Submitter) Round(ctx context.Context, cp *ledger.Checkpoint) error {
 	endpoints := s.policy.Endpoints()
 	urls := slices.Sorted(func(yield func(string) bool) {
@@ -187,8 +190,9 @@ func (s *Submitter) Round(ctx context.Context, cp *ledger.Checkpoint) error {
 		return err
 	}
 	s.latest.Store(&cosigned)
-	if err := errors.Join(errs...); err != nil {
-		s.cfg.Logger.Warn("witness: some witnesses did not cosign", "size", cp.Size, "err", err)
+	if err := errors.Join(errs...); err != nil && time.Since(s.partialWarned) > time.Minute {
+		s.cfg.Logger.Warn("witness: some witnesses did not cosign (the policy is satisfied without them)", "size", cp.Size, "err", err)
+		s.partialWarned = time.Now()
 	}
 	return nil
 }
