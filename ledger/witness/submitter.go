@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -165,13 +166,7 @@ func (s *Submitter) Run(ctx context.Context) error {
 // run concurrently (Run runs one at a time).
 func (s *Submitter) Round(ctx context.Context, cp *ledger.Checkpoint) error {
 	endpoints := s.policy.Endpoints()
-	urls := slices.Sorted(func(yield func(string) bool) {
-		for u := range endpoints {
-			if !yield(u) {
-				return
-			}
-		}
-	})
+	urls := slices.Sorted(maps.Keys(endpoints))
 	sigs := make([][]byte, len(urls))
 	errs := make([]error, len(urls))
 	var wg sync.WaitGroup
