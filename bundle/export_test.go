@@ -213,31 +213,8 @@ func TestExporter(t *testing.T) {
 // policy.
 func TestExporterWitnessed(t *testing.T) {
 	tl := newTestLog(t, 0)
-	logV, err := note.NewVerifier(tl.vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	policy := func(name string) (http.Handler, *fwitness.Group) {
-		wkey, _, err := ledger.GenerateKey(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cosigner, wvkey, err := witness.NewCosigner(wkey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := witness.NewServer(cosigner, []note.Verifier{logV}, t.TempDir(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := fwitness.ParsePolicy([]byte("witness w " + wvkey + " http://127.0.0.1:1/\nquorum w\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w, &p
-	}
-	w, court := policy("witness.court.example/w1")
-	_, other := policy("witness.other.example/w2")
+	w, _, court := newTestWitness(t, tl, "witness.court.example/w1")
+	_, _, other := newTestWitness(t, tl, "witness.other.example/w2")
 	ex := &Exporter{Source: &ledgerSource{tl: tl, witness: w}, VKey: tl.vkey, TempDir: t.TempDir()}
 	for _, req := range []ExportRequest{
 		{Purpose: "行政诉讼举证", CaseID: caseA, Witnessed: true},
@@ -268,6 +245,33 @@ func TestExporterWitnessed(t *testing.T) {
 	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].What, "not cosigned by the quorum") {
 		t.Fatalf("a bundle without cosignatures against a policy: %v %v", rep.Problems, err)
 	}
+}
+
+// newTestWitness returns a real witness of tl's log, its cosignature vkey,
+// and a policy of it alone.
+func newTestWitness(t *testing.T, tl *testLog, name string) (http.Handler, string, *fwitness.Group) {
+	t.Helper()
+	logV, err := note.NewVerifier(tl.vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wkey, _, err := ledger.GenerateKey(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosigner, wvkey, err := witness.NewCosigner(wkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.NewServer(cosigner, []note.Verifier{logV}, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := fwitness.ParsePolicy([]byte("witness w " + wvkey + " http://127.0.0.1:1/\nquorum w\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, wvkey, &p
 }
 
 // TestExporterRefusesLies: what a source sends that its signed log

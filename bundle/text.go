@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +44,9 @@ func (c *contents) listBytes() []byte {
 	}
 	row("日志名称（origin）", c.origin)
 	row("签名检查点", fmt.Sprintf("树大小 %d，根哈希 %s", c.cp.Size, ledger.Hex(c.cp.Root)))
+	if names := cosigners(c.cp.Note, c.origin); len(names) > 0 {
+		row("见证方联署（cosignature）", strings.Join(names, "、")+"（独立见证方确认该检查点延续其所见的同一日志）")
+	}
 	row("导出时间", beijing(c.custody.RecordedAt))
 	row("导出人", cd.Actor)
 	row("导出目的", cd.Purpose)
@@ -101,6 +105,14 @@ func (c *contents) verifyBytes() []byte {
 		"{{time}}", c.custody.RecordedAt.Format(time.RFC3339),
 	)
 	t := verifyTemplate
+	if names := cosigners(c.cp.Note, c.origin); len(names) > 0 {
+		quoted := make([]string, len(names))
+		for i, n := range names {
+			quoted[i] = "`" + n + "`"
+		}
+		w := strings.NewReplacer("{{witnesses}}", strings.Join(quoted, ", "), "{{first}}", names[0]).Replace(verifyWitnesses)
+		t = strings.Replace(t, verifyStep3, w+verifyStep3, 1)
+	}
 	if cd.Scope == ScopeCase {
 		t += verifyCase
 	} else {
@@ -108,6 +120,47 @@ func (c *contents) verifyBytes() []byte {
 	}
 	return []byte(r.Replace(t + verifyEnd))
 }
+
+// cosigners returns the names of the signatures on a checkpoint note other
+// than the log's own (origin): its witnesses, in the note's order.
+func cosigners(note []byte, origin string) []string {
+	_, sigs, ok := strings.Cut(string(note), "\n\n")
+	if !ok {
+		return nil
+	}
+	var names []string
+	for line := range strings.Lines(sigs) {
+		rest, ok := strings.CutPrefix(line, "— ")
+		if !ok {
+			continue
+		}
+		name, _, _ := strings.Cut(rest, " ")
+		if name != origin && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// verifyStep3 begins step 3 of VERIFY.md; a witnessed checkpoint's section
+// goes before it.
+const verifyStep3 = "## 3. Each entry's leaf hash\n\n"
+
+// verifyWitnesses is VERIFY.md's section on a checkpoint's cosignatures.
+const verifyWitnesses = "### The witnesses' cosignatures\n\n" +
+	"`checkpoint.txt` also carries the cosignatures of the witnesses {{witnesses}}. A witness cosigns a\n" +
+	"checkpoint only if it extends every earlier checkpoint of this log the witness saw, so that the log this\n" +
+	"bundle comes from is the one the witnesses were shown too (C2SP tlog-cosignature; liuhen's\n" +
+	"`docs/operations.md`, \"Witnesses\"). `liuhen verify --bundle FILE --key log.vkey --witness-policy POLICY`\n" +
+	"checks them against the witnesses you trust. By hand, for the witness `{{first}}`, whose cosignature\n" +
+	"key (a vkey line, from the witness, not from this bundle) is in `witness.vkey`:\n\n" +
+	"```sh\ncut -d+ -f3- witness.vkey | base64 -d | tail -c 32 > wpub.raw\n" +
+	"{ printf '\\060\\052\\060\\005\\006\\003\\053\\145\\160\\003\\041\\000'; cat wpub.raw; } > wpub.der\n" +
+	"grep \"^— {{first}} \" checkpoint.txt | head -n 1 | cut -d' ' -f3 | base64 -d > wsig.raw   # key hash, time, signature\n" +
+	"{ printf 'cosignature/v1\\ntime %d\\n' \"0x$(tail -c +5 wsig.raw | head -c 8 | xxd -p)\"; head -n 3 checkpoint.txt; } > wbody.txt\n" +
+	"tail -c 64 wsig.raw > wsig.bin\n" +
+	"openssl pkeyutl -verify -pubin -keyform DER -inkey wpub.der -rawin -in wbody.txt -sigfile wsig.bin\n```\n\n" +
+	"It must print `Signature Verified Successfully`; the same for each witness, with its own key.\n\n"
 
 const verifyTemplate = "# How to verify this evidence bundle (证据包) by hand\n\n" +
 	"This bundle was exported from the liuhen log `{{origin}}` at {{time}}. It holds {{scope}}.\n" +
@@ -129,7 +182,7 @@ const verifyTemplate = "# How to verify this evidence bundle (证据包) by hand
 	"It must print `Signature Verified Successfully`. The checkpoint says the log of `{{size}}` entries has the\n" +
 	"Merkle root on its third line:\n\n" +
 	"```sh\nsed -n 3p checkpoint.txt | base64 -d | xxd -p -c 32     # {{root}}\n```\n\n" +
-	"## 3. Each entry's leaf hash\n\n" +
+	verifyStep3 +
 	"An entry is one line of `entries.jsonl`; its leaf hash is SHA-256 of a zero byte followed by the line\n" +
 	"without its newline (RFC 6962). For line 5:\n\n" +
 	"```sh\nsed -n 5p entries.jsonl | tr -d '\\n' | { printf '\\000'; cat; } | sha256sum\n```\n\n" +
