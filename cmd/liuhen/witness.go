@@ -46,7 +46,8 @@ it never does.
   --state DIR  where the witness keeps, per log, the size and root it last
                cosigned (fsynced before it answers; back it up: a witness
                that loses it would cosign from scratch)
-  --http ADDR  listen address; POST /add-checkpoint is served there
+  --http ADDR  listen address; POST /add-checkpoint is served there, and
+               GET /healthz for monitoring
 
 At start it prints the line a witness policy names it with, and writes it
 to DIR/witness.policy-line. Logs send it their checkpoints with liuhen

@@ -121,8 +121,14 @@ func (s *Server) save(origin string, st treeState) error {
 	return durable.WriteFile(s.statePath(origin), []byte(b), 0o600)
 }
 
-// ServeHTTP answers POST /add-checkpoint.
+// ServeHTTP answers POST /add-checkpoint, and GET /healthz (200 while the
+// witness serves) for monitoring.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "ok: witnessing %d logs\n", len(s.logs))
+		return
+	}
 	if r.URL.Path != "/add-checkpoint" {
 		http.NotFound(w, r)
 		return

@@ -135,6 +135,16 @@ func TestServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	hw := httptest.NewRecorder()
+	w.ServeHTTP(hw, httptest.NewRequest("GET", "/healthz", nil))
+	if hw.Code != 200 || hw.Body.String() != "ok: witnessing 1 logs\n" {
+		t.Errorf("healthz: %d %q", hw.Code, hw.Body)
+	}
+	gw := httptest.NewRecorder()
+	w.ServeHTTP(gw, httptest.NewRequest("GET", "/add-checkpoint", nil))
+	if gw.Code != 405 {
+		t.Errorf("GET /add-checkpoint: %d, want 405", gw.Code)
+	}
 	code, _, sig := post(t, w, FormatRequest(0, nil, cp5.Note))
 	if code != 200 {
 		t.Fatalf("first checkpoint: %d %s", code, sig)
