@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,7 +29,7 @@ func init() {
 }
 
 const witnessUsage = `
-usage: liuhen witness --key FILE --log VKEY [--log VKEY ...] [--state DIR] [--http ADDR]
+usage: liuhen witness --key FILE --log VKEY [--log VKEY ...] [--state DIR] [--http ADDR] [--tls-cert FILE --tls-key FILE]
 
 Run a witness (C2SP tlog-witness) for one or more liuhen logs: a party
 independent of the agency, a court, a 法制 office or another bureau, that
@@ -50,7 +51,8 @@ it never does.
                GET /healthz for monitoring
 
 At start it prints the line a witness policy names it with, and writes it
-to DIR/witness.policy-line. Logs send it their checkpoints with liuhen
+to DIR/witness.policy-line (with the listening address; put the public
+URL there if it is reached by a name or through a proxy). Logs send it their checkpoints with liuhen
 serve --witness-policy (docs/operations.md, "Witnesses").
 `
 
@@ -67,12 +69,17 @@ func runWitness(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Var(&logs, "log", "verifier key of a log to witness: a `file` (log.vkey) or the line; repeatable")
 	state := fs.String("state", "./witness-state", "state `dir`ectory")
 	addr := fs.String("http", "127.0.0.1:8081", "listen `address`")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate `file` (PEM); serve HTTPS when set with -tls-key")
+	tlsKey := fs.String("tls-key", "", "TLS private key `file` (PEM)")
 	usageFunc(fs, stderr, witnessUsage)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return helpOK(err)
 	}
 	if len(logs) == 0 {
 		return errors.New("no log to witness: pass --log VKEY")
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
 	}
 	skey, err := ledger.ReadKeyFile(*keyFile)
 	if err != nil {
@@ -101,14 +108,25 @@ func runWitness(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	line := fmt.Sprintf("witness %s %s http://%s/", policyName(cosigner.Name()), vkey, ln.Addr())
+	scheme := "http"
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
+	// Behind a proxy or a name, the URL in the policy is the public one.
+	line := fmt.Sprintf("witness %s %s %s://%s/", policyName(cosigner.Name()), vkey, scheme, ln.Addr())
 	if err := durable.WriteFile(filepath.Join(*state, "witness.policy-line"), []byte(line+"\n"), 0o644); err != nil {
 		ln.Close()
 		return err
 	}
 	fmt.Fprintf(stdout, "liuhen witness: %s, witnessing %d logs, state in %s\n", cosigner.Name(), len(verifiers), *state)
 	fmt.Fprintf(stdout, "  policy line: %s\n", line)
-	fmt.Fprintf(stdout, "  listening on http://%s/add-checkpoint\n", ln.Addr())
+	fmt.Fprintf(stdout, "  listening on %s://%s/add-checkpoint\n", scheme, ln.Addr())
 	hs := &http.Server{Handler: w, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
