@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -419,6 +420,18 @@ func TestExportWitnessed(t *testing.T) {
 	st := newStack(t, stackOptions{export: true, witnessed: true})
 	s := st.populate()
 	c := st.login("auditor")
+	// The dashboard says how far the witnesses have cosigned.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := c.get("/console/")
+		if strings.Contains(d.body, "见证方联署") && strings.Contains(d.body, "已联署至第") && strings.Contains(d.body, "<code>witness.court.example/w1</code>") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dashboard does not show the witnesses' cosignature:\n%s", d.body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	c.get("/console/cases/" + s.caseA)
 	p := c.post("/console/cases/"+s.caseA+"/export", url.Values{"csrf": {c.csrf}, "purpose": {"复议答辩"}})
 	if p.status != 200 || p.header.Get("Content-Type") != "application/zip" {

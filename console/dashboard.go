@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -23,6 +24,44 @@ type checkpointInfo struct {
 	Root   string // hex
 	Time   time.Time
 	Note   string
+	// Witnessed is the latest checkpoint the server's witness policy
+	// cosigned; nil without a policy.
+	Witnessed *witnessedInfo
+}
+
+// witnessedInfo is GET /v1/checkpoint/witnessed as the dashboard shows it.
+type witnessedInfo struct {
+	Size    uint64
+	Names   []string // the witnesses, in the note's order
+	Pending bool     // a policy, but nothing cosigned yet
+}
+
+// witnessed fetches the latest witnessed checkpoint (a public endpoint):
+// nil when the server has no witness policy.
+func (c *Console) witnessed(r *http.Request, origin string) *witnessedInfo {
+	w, err := c.call(r, nil, "/v1/checkpoint/witnessed")
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable:
+		return &witnessedInfo{Pending: true}
+	case err != nil:
+		return nil
+	}
+	note := w.body.String()
+	cp := parseCheckpoint(note)
+	if cp == nil {
+		return nil
+	}
+	wi := &witnessedInfo{Size: cp.Size}
+	_, sigs, _ := strings.Cut(note, "\n\n")
+	for line := range strings.Lines(sigs) {
+		if rest, ok := strings.CutPrefix(line, "— "); ok {
+			if name, _, _ := strings.Cut(rest, " "); name != origin && !slices.Contains(wi.Names, name) {
+				wi.Names = append(wi.Names, name)
+			}
+		}
+	}
+	return wi
 }
 
 // parseCheckpoint reads the body of a C2SP checkpoint note (docs/format.md
@@ -53,6 +92,9 @@ func (c *Console) checkpoint(r *http.Request) *checkpointInfo {
 		return nil
 	}
 	cp := parseCheckpoint(w.body.String())
+	if cp != nil {
+		cp.Witnessed = c.witnessed(r, cp.Origin)
+	}
 	if cp != nil && c.cfg.Ledger != nil && cp.Size > 0 {
 		if b, err := c.cfg.Ledger.EntryAt(cp.Size - 1); err == nil {
 			if e, err := ledger.DecodeEntry(b); err == nil {
