@@ -45,10 +45,10 @@ DIR.partial becomes DIR, every file fsynced. DIR must not exist.
 
 Not included: media files (media/objects/ may be copied with rsync while the
 server runs; each file there is complete and never changes) and the signing
-key (keep it offline). To restore: stop the server, put DIR/ledger in place
-of DATA/ledger (and DIR/tokens.json as DATA/tokens.json), start it; if its
-JetStream streams kept later entries, serve says so and liuhen recover
-appends them (docs/operations.md, "Restoring").
+key (keep it offline). To restore: stop the server and run liuhen restore
+--from DIR --data DATA, which verifies the copy, puts it in place and
+appends what the JetStream streams kept since (docs/operations.md,
+"Restoring").
 `
 
 // backupSummary is --json's output.
