@@ -218,7 +218,13 @@ func (s *Server) receipt(w http.ResponseWriter, r *http.Request, _ *Token) error
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	if r.URL.Query().Get("witnessed") == "true" {
+		// Valid for good, but to the latest witnessed checkpoint, which
+		// moves on: the next request may get a later one.
+		w.Header().Set("Cache-Control", "no-cache")
+	} else {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	}
 	return writeNote(w, b)
 }
 

@@ -77,8 +77,8 @@ func TestWitnessed(t *testing.T) {
 	}
 	for seq := range uint64(5) {
 		w := f.do(req{method: "GET", path: fmt.Sprintf("/v1/events/%d/receipt?witnessed=true", seq)})
-		if w.Code != 200 {
-			t.Fatalf("witnessed receipt %d: %d %s", seq, w.Code, w.Body)
+		if w.Code != 200 || w.Header().Get("Cache-Control") != "no-cache" {
+			t.Fatalf("witnessed receipt %d: %d %s %q", seq, w.Code, w.Body, w.Header().Get("Cache-Control"))
 		}
 		if cp := checkReceipt(t, f, seq, w.Body.Bytes()); !policy.Satisfied(cp) {
 			t.Fatalf("receipt %d: its checkpoint does not satisfy the policy:\n%s", seq, cp)
